@@ -1,0 +1,82 @@
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from blog.models import Comment, Entry
+
+
+class CommentInline(admin.TabularInline):
+    model = Comment
+    extra = 0
+    fields = ["name", "text", "created", "is_public"]
+    readonly_fields = ["created"]
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "title", "timestamp", "is_draft", "featured", "visible_comments", "hidden_comments",
+    ]  # fmt: skip
+    list_editable = ["featured"]
+    list_filter = ["featured", "is_draft", "timestamp"]
+    search_fields = ["title", "body"]
+    date_hierarchy = "timestamp"
+    prepopulated_fields = {"slug": ["title"]}
+    ordering = ["-timestamp"]
+    inlines = [CommentInline]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "body"]}),
+        (_("Publication"), {"fields": ["timestamp", "is_draft", "featured", "comments_enabled"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                visible_count=Count("comments", filter=Q(comments__is_public=True)),
+                hidden_count=Count("comments", filter=Q(comments__is_public=False)),
+            )
+        )
+
+    @admin.display(description=_("visible comments"), ordering="visible_count")
+    def visible_comments(self, obj):
+        return obj.visible_count
+
+    @admin.display(description=_("hidden comments"), ordering="hidden_count")
+    def hidden_comments(self, obj):
+        return obj.hidden_count
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["short_text", "entry", "name", "created", "is_public", "ip_address"]
+    list_filter = ["is_public", "created"]
+    search_fields = ["text", "name", "entry__title"]
+    list_select_related = ["entry"]
+    date_hierarchy = "created"
+    ordering = ["-created"]
+    raw_id_fields = ["entry"]
+    actions = ["show_comments", "hide_comments"]
+
+    @admin.display(description=_("comment"))
+    def short_text(self, obj):
+        return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
+
+    @admin.action(description=_("Show (approve) the selected comments"))
+    def show_comments(self, request, queryset):
+        self._set_public(request, queryset, True)
+
+    @admin.action(description=_("Hide the selected comments"))
+    def hide_comments(self, request, queryset):
+        self._set_public(request, queryset, False)
+
+    def _set_public(self, request, queryset, is_public):
+        count = queryset.update(is_public=is_public)
+        message = (
+            ngettext("%d comment is now visible.", "%d comments are now visible.", count)
+            if is_public
+            else ngettext("%d comment is now hidden.", "%d comments are now hidden.", count)
+        )
+        self.message_user(request, message % count)

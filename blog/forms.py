@@ -1,0 +1,87 @@
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from blog import spam
+from blog.models import Comment
+
+
+class CommentForm(forms.ModelForm):
+    # Hidden from people by CSS; bots that fill every field give themselves away.
+    website = forms.CharField(required=False, label=_("Leave this field empty"))
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = Comment
+        fields = ["name", "text"]
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 5, "maxlength": 500}),
+            "name": forms.TextInput(attrs={"autocomplete": "name", "maxlength": 80}),
+        }
+        labels = {"name": _("Name (optional)"), "text": _("Comment")}
+        error_messages = {
+            "text": {
+                "required": _("Please write a comment."),
+                "max_length": _(
+                    "Comments are limited to %(limit_value)d characters "
+                    "(this one has %(show_value)d)."
+                ),
+            },
+            "name": {
+                "max_length": _(
+                    "Names are limited to %(limit_value)d characters (this one has %(show_value)d)."
+                ),
+            },
+        }
+
+    def __init__(self, *args, entry, **kwargs):
+        self.entry = entry
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["token"] = spam.form_token(entry.pk)
+
+    def clean_website(self):
+        if self.cleaned_data["website"]:
+            raise forms.ValidationError(_("This field must be left empty."), code="honeypot")
+        return ""
+
+    def clean_token(self):
+        age = spam.token_age(self.cleaned_data["token"], self.entry.pk)
+        if age is None:
+            raise forms.ValidationError(
+                _("This form has expired. Please reload the page and post again."),
+                code="token",
+            )
+        if age < settings.BLOG_COMMENT_MIN_SECONDS:
+            raise forms.ValidationError(
+                _("That was very fast. Please take a moment and post again."), code="too_fast"
+            )
+        return self.cleaned_data["token"]
+
+    def clean_text(self):
+        text = self.cleaned_data["text"]
+        links = spam.count_links(text)
+        limit = settings.BLOG_COMMENT_MAX_LINKS
+        if links > limit:
+            raise forms.ValidationError(
+                ngettext(
+                    "A comment may contain at most %(limit)d link.",
+                    "A comment may contain at most %(limit)d links.",
+                    limit,
+                )
+                % {"limit": limit},
+                code="links",
+            )
+        return text
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.entry.comments_open:
+            raise forms.ValidationError(_("Comments are closed for this entry."), code="closed")
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.entry = self.entry
+        self.instance.is_public = not settings.BLOG_COMMENTS_MODERATED
+        return super().save(commit=commit)

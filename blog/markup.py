@@ -1,0 +1,44 @@
+"""Turn reader- and author-written text into safe HTML."""
+
+import markdown
+import nh3
+from django.utils.html import linebreaks, urlize
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h2",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "strong", "sub",
+    "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title"},
+    "td": {"align"},
+    "th": {"align"},
+}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _markdown() -> markdown.Markdown:
+    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    # Raw HTML in a body is shown as text, as the old site did, not interpreted.
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to HTML, then cleaned with an allow-list (no scripts, handlers, js: URLs)."""
+    html = _markdown().convert(text)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="nofollow noopener",
+    )
+
+
+def render_comment(text: str) -> str:
+    """Plain text with paragraphs, line breaks and nofollow links; everything else escaped."""
+    return linebreaks(urlize(text, nofollow=True, autoescape=True), autoescape=False)

@@ -1,0 +1,179 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Q
+from django.db.models.functions import Length
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+from blog.markup import render_markdown
+
+SLUG_MAX_LENGTH = 120
+
+# Lets constraints say text__length, enforced by the database itself.
+models.CharField.register_lookup(Length)
+
+
+class EntryQuerySet(models.QuerySet):
+    def published(self):
+        """Entries readers may see: not drafts, and not scheduled for later."""
+        return self.filter(is_draft=False, timestamp__lte=timezone.now())
+
+    def with_comment_counts(self):
+        return self.annotate(comment_count=Count("comments", filter=Q(comments__is_public=True)))
+
+
+class Entry(models.Model):
+    title = models.CharField(_("title"), max_length=100)
+    slug = models.SlugField(
+        _("slug"),
+        max_length=SLUG_MAX_LENGTH,
+        unique=True,
+        blank=True,
+        help_text=_("Part of the permalink. Made from the title when left empty."),
+    )
+    body = models.TextField(_("body"), help_text=_("Markdown. Raw HTML is shown as text."))
+    body_html = models.TextField(editable=False, default="")
+    timestamp = models.DateTimeField(
+        _("publication time"),
+        default=timezone.now,
+        db_index=True,
+        help_text=_("Entries with a future time are scheduled and hidden until then."),
+    )
+    featured = models.BooleanField(_("featured"), default=False)
+    is_draft = models.BooleanField(
+        _("draft"),
+        default=False,
+        help_text=_("Drafts are hidden from readers; staff can preview them."),
+    )
+    comments_enabled = models.BooleanField(_("comments enabled"), default=True)
+    updated = models.DateTimeField(_("last modified"), auto_now=True)
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        get_latest_by = "timestamp"
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
+        indexes = [
+            models.Index(fields=["is_draft", "-timestamp"], name="entry_published_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(slug=""), name="entry_slug_not_empty"),
+            models.CheckConstraint(condition=Q(title__length__gt=0), name="entry_title_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def clean(self):
+        # Forms validate constraints before save(): give them the slug save() would make.
+        if not self.slug and self.title:
+            self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
+
+    def save(self, *args, **kwargs):
+        self.body_html = render_markdown(self.body)
+        if self.slug:
+            return super().save(*args, **kwargs)
+        # Two editors saving the same title at once: the unique constraint picks
+        # one winner, the other retries with the next free suffix.
+        for _attempt in range(5):
+            self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
+            try:
+                with transaction.atomic():
+                    return super().save(*args, **kwargs)
+            except IntegrityError:
+                if not Entry.objects.filter(slug=self.slug).exclude(pk=self.pk).exists():
+                    raise
+        raise IntegrityError(f"Could not find a free slug for {self.title!r}")
+
+    def get_absolute_url(self):
+        local = timezone.localtime(self.timestamp)
+        return reverse(
+            "blog:entry",
+            kwargs={
+                "year": local.year,
+                "month": local.strftime("%b").lower(),
+                "day": local.day,
+                "slug": self.slug,
+            },
+        )
+
+    @staticmethod
+    def unique_slug(title: str, exclude_pk=None, taken: set[str] | None = None) -> str:
+        """A slug made from the title, with -2, -3, ... when it is taken."""
+        base = slugify(title)[: SLUG_MAX_LENGTH - 10].strip("-") or "entry"
+        candidate, n = base, 1
+        while True:
+            if taken is not None:
+                in_use = candidate in taken
+            else:
+                in_use = Entry.objects.filter(slug=candidate).exclude(pk=exclude_pk).exists()
+            if not in_use:
+                return candidate
+            n += 1
+            candidate = f"{base}-{n}"
+
+    @property
+    def is_published(self) -> bool:
+        return not self.is_draft and self.timestamp <= timezone.now()
+
+    @property
+    def is_scheduled(self) -> bool:
+        return not self.is_draft and self.timestamp > timezone.now()
+
+    @property
+    def comments_open(self) -> bool:
+        """Readers can comment: enabled, published, and not past the closing age."""
+        if not self.comments_enabled or not self.is_published:
+            return False
+        days = settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS
+        return not days or timezone.now() - self.timestamp <= timedelta(days=days)
+
+    def visible_comments(self):
+        return self.comments.filter(is_public=True).order_by("created", "id")
+
+
+class Comment(models.Model):
+    entry = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="comments", verbose_name=_("entry")
+    )
+    name = models.CharField(
+        _("name"), max_length=80, blank=True, help_text=_("Shown as “Anonymous” when empty.")
+    )
+    text = models.CharField(_("comment"), max_length=500)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    is_public = models.BooleanField(
+        _("visible"), default=True, help_text=_("Hidden comments are not shown to readers.")
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        get_latest_by = "created"
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+        indexes = [
+            models.Index(fields=["entry", "is_public", "created"], name="comment_entry_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(text__length__gt=0) & Q(text__length__lte=500),
+                name="comment_text_length",
+            ),
+            models.CheckConstraint(condition=Q(name__length__lte=80), name="comment_name_length"),
+        ]
+
+    def __str__(self):
+        return f"{self.display_name} on {self.entry}"
+
+    def get_absolute_url(self):
+        return f"{self.entry.get_absolute_url()}#c{self.pk}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or _("Anonymous")

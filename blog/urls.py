@@ -1,0 +1,60 @@
+from django.urls import path, register_converter
+from django.views.generic import RedirectView
+
+from blog import views
+
+
+class FourDigitYearConverter:
+    regex = "[0-9]{4}"
+
+    def to_python(self, value):
+        return int(value)
+
+    def to_url(self, value):
+        return f"{int(value):04d}"
+
+
+class MonthConverter:
+    regex = "[a-z]{3}"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return str(value).lower()
+
+
+class DayConverter:
+    regex = "[0-9]{1,2}"
+
+    def to_python(self, value):
+        return int(value)
+
+    def to_url(self, value):
+        return str(int(value))
+
+
+register_converter(FourDigitYearConverter, "yyyy")
+register_converter(MonthConverter, "mon")
+register_converter(DayConverter, "dd")
+
+app_name = "blog"
+
+urlpatterns = [
+    path("", views.EntryIndexView.as_view(), name="index"),
+    # The old Flask site's URLs.
+    path(
+        "blog", RedirectView.as_view(pattern_name="blog:index", permanent=True, query_string=True)
+    ),
+    path(
+        "blog.html",
+        RedirectView.as_view(pattern_name="blog:index", permanent=True, query_string=True),
+    ),
+    path("<yyyy:year>/", views.EntryYearArchiveView.as_view(), name="archive-year"),
+    path("<yyyy:year>/<mon:month>/", views.EntryMonthArchiveView.as_view(), name="archive-month"),
+    path(
+        "<yyyy:year>/<mon:month>/<dd:day>/<slug:slug>/",
+        views.EntryDetailView.as_view(),
+        name="entry",
+    ),
+]

@@ -1,0 +1,105 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views.generic import ArchiveIndexView, DateDetailView, MonthArchiveView, YearArchiveView
+
+from blog import notifications, spam
+from blog.forms import CommentForm
+from blog.models import Entry
+
+DUPLICATE_WINDOW = timedelta(minutes=30)
+
+
+class BlogViewMixin:
+    date_field = "timestamp"
+    month_format = "%b"
+    paginate_by = 10
+    ordering = ["-timestamp", "-id"]  # ties broken by id so pages never overlap
+
+    def get_queryset(self):
+        # Explicit: Meta.ordering is not applied to the GROUP BY of the comment counts.
+        return Entry.objects.published().with_comment_counts().order_by(*self.ordering)
+
+
+class EntryIndexView(BlogViewMixin, ArchiveIndexView):
+    allow_empty = True
+    date_list_period = "year"
+
+
+class EntryYearArchiveView(BlogViewMixin, YearArchiveView):
+    make_object_list = True
+
+
+class EntryMonthArchiveView(BlogViewMixin, MonthArchiveView):
+    pass
+
+
+class EntryDetailView(BlogViewMixin, DateDetailView):
+    # Scheduled entries are filtered by published(); staff may preview them.
+    allow_future = True
+
+    def get_queryset(self):
+        if self.request.user.is_staff:
+            return Entry.objects.all()
+        return Entry.objects.published()
+
+    def get(self, request, *args, **kwargs):
+        try:
+            self.object = self.get_object()
+        except Http404:
+            # The slug is unique: an entry whose date moved keeps its old links alive.
+            entry = self.get_queryset().filter(slug=kwargs["slug"]).first()
+            if entry is None:
+                raise
+            return redirect(entry, permanent=True)
+        response = self.render_to_response(self.get_context_data(object=self.object))
+        if not self.object.is_published:
+            add_never_cache_headers(response)
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["comments"] = self.object.visible_comments()
+        if "form" not in context and self.object.comments_open:
+            context["form"] = CommentForm(entry=self.object)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        form = CommentForm(request.POST, entry=self.object)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+
+        client = spam.client_address(request)
+        with transaction.atomic():
+            # Serialise comments per entry so a double click cannot slip two copies in.
+            Entry.objects.select_for_update().filter(pk=self.object.pk).first()
+            duplicate = self.object.comments.filter(
+                text=form.cleaned_data["text"],
+                name=form.cleaned_data["name"],
+                created__gte=timezone.now() - DUPLICATE_WINDOW,
+            ).first()
+            if duplicate is None:
+                if spam.rate_limited(client):
+                    form.add_error(
+                        None, _("You are posting comments too quickly. Please wait a minute.")
+                    )
+                    return self.render_to_response(self.get_context_data(form=form), status=429)
+                comment = form.save(commit=False)
+                comment.ip_address = spam.valid_ip(client)
+                comment.save()
+                transaction.on_commit(lambda: notifications.new_comment(comment))
+
+        if duplicate is not None:
+            messages.info(request, _("You had already posted this comment."))
+            return redirect(duplicate)
+        if not comment.is_public:
+            messages.info(request, _("Thank you. Your comment will appear once it is approved."))
+            return redirect(self.object)
+        return redirect(comment)

@@ -1,0 +1,13 @@
+"""WSGI entry point for Apache/mod_wsgi (system Apache or mod_wsgi-express).
+
+Settings come from the environment file that homepage.settings loads (HOMEPAGE_ENV_FILE,
+default .env in the project), never from a development default.
+"""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homepage.settings")
+
+application = get_wsgi_application()

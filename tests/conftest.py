@@ -1,0 +1,40 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from blog.models import Comment, Entry
+
+
+@pytest.fixture
+def create_entry(db):
+    """Make an entry; days=-1 is yesterday, days=1 is scheduled for tomorrow."""
+
+    def make(title="An entry", body="Some *text*.", days=-1, **fields):
+        fields.setdefault("timestamp", timezone.now() + timedelta(days=days))
+        return Entry.objects.create(title=title, body=body, **fields)
+
+    return make
+
+
+@pytest.fixture
+def create_comment(db):
+    def make(entry, text="A comment.", name="reader", **fields):
+        return Comment.objects.create(entry=entry, text=text, name=name, **fields)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits and page caches must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def no_comment_delay(settings):
+    settings.BLOG_COMMENT_MIN_SECONDS = 0

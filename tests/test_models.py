@@ -1,0 +1,121 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from blog.models import Comment, Entry
+
+pytestmark = pytest.mark.django_db
+
+
+def test_published_hides_scheduled_and_drafts(create_entry):
+    """published() is what readers see: past, non-draft entries only."""
+    past = create_entry(title="Past", days=-1)
+    create_entry(title="Future", days=1)
+    create_entry(title="Draft", days=-2, is_draft=True)
+    assert list(Entry.objects.published()) == [past]
+
+
+def test_default_ordering_newest_first(create_entry):
+    old = create_entry(title="Old", days=-10)
+    new = create_entry(title="New", days=-1)
+    mid = create_entry(title="Mid", days=-5)
+    assert list(Entry.objects.all()) == [new, mid, old]
+
+
+def test_slug_from_title_and_suffix_on_collision(create_entry):
+    first = create_entry(title="Hello, World!")
+    second = create_entry(title="Hello world")
+    third = create_entry(title="hello WORLD")
+    assert [first.slug, second.slug, third.slug] == [
+        "hello-world",
+        "hello-world-2",
+        "hello-world-3",
+    ]
+
+
+def test_slug_for_title_without_latin_letters(create_entry):
+    assert create_entry(title="日本語").slug == "entry"
+
+
+def test_slug_is_unique_in_the_database(create_entry):
+    """The database itself refuses a duplicate slug, not only the admin form."""
+    create_entry(title="One", slug="same")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Entry.objects.bulk_create([Entry(title="Two", slug="same", body="x", body_html="x")])
+
+
+def test_saving_keeps_slug_and_updates_updated(create_entry):
+    entry = create_entry(title="Original")
+    before = entry.updated
+    entry.title = "Renamed"
+    entry.save()
+    entry.refresh_from_db()
+    assert entry.slug == "original"
+    assert entry.updated > before
+
+
+def test_body_html_is_rendered_and_sanitized(create_entry):
+    entry = create_entry(
+        body="**bold** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
+    assert "<strong>bold</strong>" in entry.body_html
+    assert "<script" not in entry.body_html
+    assert "javascript:" not in entry.body_html
+    assert "<img" not in entry.body_html
+    assert "&lt;script&gt;" in entry.body_html  # shown as text, not lost
+
+
+def test_absolute_url_uses_local_date(settings, create_entry):
+    settings.TIME_ZONE = "America/New_York"
+    ts = datetime(2024, 3, 1, 2, 30, tzinfo=UTC)  # 29 Feb 21:30 in New York
+    entry = create_entry(title="Leap", timestamp=ts)
+    assert entry.get_absolute_url() == "/2024/feb/29/leap/"
+
+
+def test_comments_are_deleted_with_their_entry(create_entry, create_comment):
+    entry = create_entry()
+    create_comment(entry)
+    entry.delete()
+    assert Comment.objects.count() == 0
+
+
+def test_comment_display_name_defaults_to_anonymous(create_entry, create_comment):
+    entry = create_entry()
+    assert create_comment(entry, name="").display_name == "Anonymous"
+    assert create_comment(entry, name="Zoë").display_name == "Zoë"
+
+
+def test_comment_text_length_is_enforced_by_the_database(create_entry):
+    entry = create_entry()
+    Comment.objects.create(entry=entry, text="x" * 500)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Comment.objects.create(entry=entry, text="x" * 501)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Comment.objects.create(entry=entry, text="")
+
+
+def test_visible_comments_oldest_first_without_hidden(create_entry, create_comment):
+    entry = create_entry()
+    now = timezone.now()
+    late = create_comment(entry, text="late", created=now)
+    early = create_comment(entry, text="early", created=now - timedelta(hours=1))
+    create_comment(entry, text="hidden", is_public=False)
+    assert list(entry.visible_comments()) == [early, late]
+
+
+def test_comment_counts_only_visible(create_entry, create_comment):
+    entry = create_entry()
+    create_comment(entry)
+    create_comment(entry)
+    create_comment(entry, is_public=False)
+    assert Entry.objects.with_comment_counts().get(pk=entry.pk).comment_count == 2
+
+
+def test_comments_close_after_configured_days(settings, create_entry):
+    settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS = 30
+    assert create_entry(title="Recent", days=-29).comments_open
+    assert not create_entry(title="Old", days=-31).comments_open
+    assert not create_entry(title="Disabled", comments_enabled=False).comments_open
+    assert not create_entry(title="Scheduled", days=1).comments_open
