@@ -1,8 +1,8 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Count, Q, Subquery
 from django.db.models.functions import Length
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from blog.markup import render_markdown
 
 SLUG_MAX_LENGTH = 120
+SEARCH_MAX_WORDS = 10  # bounds the query a long search string can build
+SEARCH_CONFIG = "english"  # PostgreSQL text search configuration (stemming, stop words)
 
 # Lets constraints say text__length, enforced by the database itself.
 models.CharField.register_lookup(Length)
@@ -24,6 +26,35 @@ class EntryQuerySet(models.QuerySet):
 
     def with_comment_counts(self):
         return self.annotate(comment_count=Count("comments", filter=Q(comments__is_public=True)))
+
+    def search(self, query: str):
+        """Entries whose title or body match every word of query, best match first.
+
+        PostgreSQL: full text search (stemmed, ranked, titles weigh more). Elsewhere: each word
+        must appear in the title or body (case-insensitive), newest first.
+        """
+        words = query.split()[:SEARCH_MAX_WORDS]
+        if not words:
+            return self.none()
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+            vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
+                "body", weight="B", config=SEARCH_CONFIG
+            )
+            # websearch syntax never raises on odd input ("quotes", -minus, or).
+            search_query = SearchQuery(
+                " ".join(words), search_type="websearch", config=SEARCH_CONFIG
+            )
+            return (
+                self.annotate(rank=SearchRank(vector, search_query))
+                .filter(rank__gt=0)
+                .order_by("-rank", "-timestamp", "-id")
+            )
+        condition = Q()
+        for word in words:
+            condition &= Q(title__icontains=word) | Q(body__icontains=word)
+        return self.filter(condition).order_by("-timestamp", "-id")
 
 
 class Entry(models.Model):
@@ -70,11 +101,6 @@ class Entry(models.Model):
     def __str__(self):
         return self.title
 
-    def clean(self):
-        # Forms validate constraints before save(): give them the slug save() would make.
-        if not self.slug and self.title:
-            self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
-
     def save(self, *args, **kwargs):
         self.body_html = render_markdown(self.body)
         if self.slug:
@@ -102,6 +128,11 @@ class Entry(models.Model):
                 "slug": self.slug,
             },
         )
+
+    def clean(self):
+        # Forms validate constraints before save(): give them the slug save() would make.
+        if not self.slug and self.title:
+            self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
 
     @staticmethod
     def unique_slug(title: str, exclude_pk=None, taken: set[str] | None = None) -> str:
@@ -133,6 +164,32 @@ class Entry(models.Model):
             return False
         days = settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS
         return not days or timezone.now() - self.timestamp <= timedelta(days=days)
+
+    @property
+    def last_modified(self):
+        """When readers last saw this entry change: edited, or gone live at its timestamp."""
+        return max(self.updated, self.timestamp)
+
+    def neighbours(self) -> tuple["Entry | None", "Entry | None"]:
+        """The published entries just before and after this one, as (older, newer), in one query."""
+        published = Entry.objects.published()
+        same_time = Q(timestamp=self.timestamp)
+        older = published.filter(
+            Q(timestamp__lt=self.timestamp) | (same_time & Q(id__lt=self.id))
+        ).order_by("-timestamp", "-id")
+        newer = published.filter(
+            Q(timestamp__gt=self.timestamp) | (same_time & Q(id__gt=self.id))
+        ).order_by("timestamp", "id")
+        pair = published.filter(
+            Q(pk=Subquery(older.values("pk")[:1])) | Q(pk=Subquery(newer.values("pk")[:1]))
+        ).only("title", "slug", "timestamp")
+        older_entry = newer_entry = None
+        for entry in pair:
+            if (entry.timestamp, entry.id) < (self.timestamp, self.id):
+                older_entry = entry
+            else:
+                newer_entry = entry
+        return older_entry, newer_entry
 
     def visible_comments(self):
         return self.comments.filter(is_public=True).order_by("created", "id")
