@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from blog.models import Comment, Entry
+from tests.server import mod_wsgi_server  # noqa: F401  (the real-server fixture, see tests/server.py)
 
 
 @pytest.fixture

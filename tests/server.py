@@ -1,0 +1,427 @@
+"""Run the blog under a real Apache/mod_wsgi-express server, for tests and benchmarks.
+
+Only the standard library (plus pytest for the fixture); Django is not imported here, so
+benchmarks can use it too. The server is ``scripts/serve``, the README's own way to serve.
+
+Server
+------
+``Server(processes=2, threads=16, env=None, seed=False, request_timeout=30, extra_args=())``
+prepares a private temporary folder (readable by the daemons' user) holding:
+
+* ``env``: the environment file with the settings (``SECRET_KEY``, ``DEBUG=0``, ``HTTPS=0``,
+  ``ALLOWED_HOSTS``, ``DATA_DIR``, ``STATIC_ROOT``, plus ``env``); it reaches the daemons the
+  way it does in production, through ``HOMEPAGE_ENV_FILE``. Put ``DATABASE_URL`` in ``env``
+  for PostgreSQL, and e.g. ``BLOG_COMMENT_MIN_SECONDS="0"``, ``BLOG_COMMENT_RATE="100000"``
+  for load tests. Without ``DATABASE_URL`` the database is the SQLite file ``data/blog.sqlite3``.
+* ``data/`` (owned by www-data once started when we are root), ``static/`` (collectstatic),
+  ``server/`` (mod_wsgi-express's server root) and ``server.log`` (Apache's error log).
+
+``start()`` migrates, seeds (``seed=True`` runs ``seed_blog`` with 12 entries x 3 comments; a
+list gives its arguments), collects static files, then starts ``scripts/serve`` on a free
+127.0.0.1 port in its own process group and waits until ``/healthz`` answers 200.
+
+Attributes and methods:
+
+* ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``port``, ``pid`` (Apache's parent,
+  also the process group id), ``tmp``, ``sqlite_path``, ``env_file``, ``settings`` (dict).
+* ``error_log``: the text of Apache's error log so far (restarts append to it). To look only
+  at what a step logged: ``mark = len(server.error_log)`` ... ``server.error_log[mark:]``.
+* ``stop()``: SIGTERM to the process group, wait, SIGKILL whatever is left. Idempotent.
+* ``kill9()``: SIGKILL to the whole process group at once (a crash), then reap it.
+* ``restart()``: ``stop()`` then start again on the same port, same database.
+* ``graceful()``: Apache's graceful restart (SIGUSR1); waits until ``/healthz`` answers.
+* ``manage(*args)``: run ``manage.py`` with the server's settings; returns CompletedProcess,
+  raises with its output on failure.
+* ``sql(query, params=())``: rows from the SQLite database (for assertions).
+* ``close()``: ``stop()`` and delete the temporary folder. ``with Server(...) as server:``
+  starts and closes.
+
+Fixture
+-------
+``mod_wsgi_server`` (registered in tests/conftest.py) is a factory:
+``server = mod_wsgi_server(threads=32, seed=True, env={...})``; every server it started is
+closed at teardown, whatever happened. Mark such tests ``@pytest.mark.server``.
+
+Browser
+-------
+``Browser(base_url)`` speaks HTTP like a browser (keeps cookies, sends ``Origin`` on POST)
+and never follows redirects, so ``Response.status`` is what the server said:
+
+* ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
+  return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
+* ``post_comment(entry_path, text, name="")`` GETs the entry, fills the comment form as a
+  person would (csrfmiddlewaretoken, the hidden ``token``, an empty ``website``) and POSTs it.
+  Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
+  Mind ``BLOG_COMMENT_MIN_SECONDS`` (default 3 s between GET and POST) and the rate limit.
+* ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+PYTHON = PROJECT / ".venv" / "bin" / "python"
+SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(
+        self,
+        processes: int = 2,
+        threads: int = 16,
+        env: dict[str, str] | None = None,
+        seed: bool | list[str] = False,
+        request_timeout: int = 30,
+        extra_args: tuple[str, ...] | list[str] = (),
+        startup_timeout: float = 60,
+    ):
+        self.processes = processes
+        self.threads = threads
+        self.seed = seed
+        self.request_timeout = request_timeout
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.tmp = Path(tempfile.mkdtemp(prefix="homepage-server-"))
+        # The daemons run as www-data when we are root: they must reach this folder.
+        self.tmp.chmod(0o755)
+        self.data_dir = self.tmp / "data"
+        self.sqlite_path = self.data_dir / "blog.sqlite3"
+        self.env_file = self.tmp / "env"
+        self.log_path = self.tmp / "server.log"
+        self.settings = {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DEBUG": "0",
+            "HTTPS": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATA_DIR": str(self.data_dir),
+            "STATIC_ROOT": str(self.tmp / "static"),
+            **(env or {}),
+        }
+        self.env_file.write_text(
+            "".join(f"{key}={value}\n" for key, value in self.settings.items()), encoding="utf-8"
+        )
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self._prepared = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def error_log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def process_env(self) -> dict[str, str]:
+        """A clean environment: the settings come only from the env file, as in production."""
+        return {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOMEPAGE_ENV_FILE": str(self.env_file),
+        }
+
+    def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(PYTHON), "manage.py", *args],
+            cwd=PROJECT,
+            env=self.process_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def prepare(self) -> None:
+        self.manage("migrate", "--noinput", "-v0")
+        if self.seed:
+            self.manage("seed_blog", *(SEED_ARGS if self.seed is True else self.seed))
+        self.manage("collectstatic", "--noinput", "-v0")
+        self._prepared = True
+
+    def start(self) -> Server:
+        if self.process and self.process.poll() is None:
+            return self
+        if not self._prepared:
+            self.prepare()
+        fixed = self.port is not None  # a restart keeps its URL
+        for _ in range(3):
+            if not fixed:
+                self.port = free_port()
+            mark = len(self.error_log)
+            if self._launch():
+                return self
+            # Another program may take a free port before Apache binds it: try again.
+            if "Address already in use" not in self.error_log[mark:]:
+                break
+            time.sleep(1)
+        raise RuntimeError(f"mod_wsgi-express did not come up:\n{self.error_log[-5000:]}")
+
+    def _launch(self) -> bool:
+        env = self.process_env() | {
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "PROCESSES": str(self.processes),
+            "THREADS": str(self.threads),
+            "REQUEST_TIMEOUT": str(self.request_timeout),
+            "SERVER_ROOT": str(self.tmp / "server"),
+        }
+        with open(self.log_path, "ab") as log:
+            # Its own session, so the process group (Apache and every daemon) can be
+            # stopped by this one id.
+            self.process = subprocess.Popen(
+                ["bash", str(PROJECT / "scripts" / "serve"), *self.extra_args],
+                cwd=PROJECT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if self.wait_healthy(self.startup_timeout):
+            return True
+        self.stop()
+        return False
+
+    def wait_healthy(self, timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if Browser(self.url, timeout=5).get("/healthz").status == 200:
+                    return True
+            time.sleep(0.2)
+        return False
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+        # Daemons that outlived their parent go too.
+        self._signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+
+    def kill9(self) -> None:
+        """Crash: SIGKILL Apache and every daemon at once, as a power cut would."""
+        if self.process is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+    def graceful(self, timeout: float = 60) -> None:
+        """Apache's graceful restart: new daemons, in-flight requests finish."""
+        os.kill(self.process.pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        if not self.wait_healthy(timeout):
+            raise RuntimeError(f"no answer after a graceful restart:\n{self.error_log[-5000:]}")
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- the database ----------------------------------------------------------------
+
+    def sql(self, query: str, params: tuple | list = ()) -> list[tuple]:
+        """Rows from the server's SQLite database (read-only, for assertions)."""
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=20)
+        ) as db:
+            return db.execute(query, params).fetchall()
+
+
+@pytest.fixture
+def mod_wsgi_server():
+    """Factory: ``mod_wsgi_server(**Server options)`` starts a server, closed at teardown."""
+    servers: list[Server] = []
+
+    def start(**options) -> Server:
+        server = Server(**options)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+# -- a browser ------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str | None:
+        return self.headers.get("Location")
+
+    @property
+    def comment_id(self) -> int | None:
+        match = re.search(r"#c(\d+)$", self.location or "")
+        return int(match.group(1)) if match else None
+
+
+class _FormParser(HTMLParser):
+    def __init__(self, form_id: str):
+        super().__init__()
+        self.form_id = form_id
+        self.inside = False
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("id") == self.form_id:
+            self.inside = True
+            self.action = attrs.get("action")
+        elif self.inside and tag == "input" and attrs.get("name"):
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+        elif self.inside and tag == "textarea" and attrs.get("name"):
+            self._textarea = attrs["name"]
+            self.fields[self._textarea] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "form":
+            self.inside = False
+
+
+def form_fields(html: str, form_id: str = "comment-form") -> tuple[str | None, dict[str, str]]:
+    """The action and the fields (name -> value) of the form with this id."""
+    parser = _FormParser(form_id)
+    parser.feed(html)
+    return parser.action, parser.fields
+
+
+def entry_links(html: str) -> list[str]:
+    """Entry permalinks (/YYYY/mon/D/slug/) on a page, in order, without repeats."""
+    links = re.findall(r'href="(/\d{4}/[a-z]{3}/\d{1,2}/[^"/#]+/)"', html)
+    return list(dict.fromkeys(links))
+
+
+class Browser:
+    def __init__(self, base_url: str, timeout: float = 30):
+        parts = urllib.parse.urlsplit(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> Response:
+        headers = {"User-Agent": "homepage-tests", "Accept": "text/html", **(headers or {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            raw = connection.getresponse()
+            content = raw.read()
+        finally:
+            connection.close()
+        set_cookies = {}
+        for header in raw.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                set_cookies[name] = morsel.value
+        self.cookies.update(set_cookies)
+        charset = raw.headers.get_content_charset() or "utf-8"
+        return Response(raw.status, raw.headers, content.decode(charset, "replace"), set_cookies)
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, data: dict[str, str]) -> Response:
+        return self.request(
+            "POST",
+            path,
+            body=urllib.parse.urlencode(data).encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": self.base_url,
+                "Referer": self.base_url + path,
+            },
+        )
+
+    def post_comment(self, entry_path: str, text: str, name: str = "") -> Response:
+        page = self.get(entry_path)
+        if page.status != 200:
+            return page
+        action, fields = form_fields(page.text)
+        if action is None:
+            raise AssertionError(f"no comment form on {entry_path}")
+        fields.update(name=name, text=text, website="")
+        return self.post(action.split("#")[0] or entry_path, fields)
