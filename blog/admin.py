@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -16,18 +18,20 @@ class CommentInline(admin.TabularInline):
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
     list_display = [
-        "title", "timestamp", "is_draft", "featured", "visible_comments", "hidden_comments",
+        "title", "timestamp", "status", "featured", "visible_comments", "hidden_comments",
     ]  # fmt: skip
     list_editable = ["featured"]
     list_filter = ["featured", "is_draft", "timestamp"]
     search_fields = ["title", "body"]
     date_hierarchy = "timestamp"
     prepopulated_fields = {"slug": ["title"]}
-    ordering = ["-timestamp"]
+    ordering = ["-timestamp", "-id"]
     inlines = [CommentInline]
+    readonly_fields = ["preview"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "body"]}),
         (_("Publication"), {"fields": ["timestamp", "is_draft", "featured", "comments_enabled"]}),
+        (_("Preview"), {"fields": ["preview"]}),
     ]
 
     def get_queryset(self, request):
@@ -39,6 +43,20 @@ class EntryAdmin(admin.ModelAdmin):
                 hidden_count=Count("comments", filter=Q(comments__is_public=False)),
             )
         )
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        if obj.is_draft:
+            return _("Draft")
+        return _("Scheduled") if obj.is_scheduled else _("Published")
+
+    @admin.display(description=_("rendered body"))
+    def preview(self, obj):
+        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
+        if not obj.pk:
+            return _("Save the entry to see its preview.")
+        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
+        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
 
     @admin.display(description=_("visible comments"), ordering="visible_count")
     def visible_comments(self, obj):
@@ -56,7 +74,7 @@ class CommentAdmin(admin.ModelAdmin):
     search_fields = ["text", "name", "entry__title"]
     list_select_related = ["entry"]
     date_hierarchy = "created"
-    ordering = ["-created"]
+    ordering = ["-created", "-id"]
     raw_id_fields = ["entry"]
     actions = ["show_comments", "hide_comments"]
 

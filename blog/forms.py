@@ -43,14 +43,27 @@ class CommentForm(forms.ModelForm):
 
     def clean_website(self):
         if self.cleaned_data["website"]:
-            raise forms.ValidationError(_("This field must be left empty."), code="honeypot")
+            # Shown above the form: the field itself is hidden, so its own error would be too.
+            self.add_error(
+                None,
+                forms.ValidationError(
+                    _(
+                        "Your comment was not posted because a hidden field was filled in "
+                        "(some browsers fill it in automatically). Please post again."
+                    ),
+                    code="honeypot",
+                ),
+            )
         return ""
 
     def clean_token(self):
         age = spam.token_age(self.cleaned_data["token"], self.entry.pk)
         if age is None:
+            # Re-rendered with a fresh token, so posting again works without losing the text.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("token")] = spam.form_token(self.entry.pk)
             raise forms.ValidationError(
-                _("This form has expired. Please reload the page and post again."),
+                _("This form had expired. Please post again."),
                 code="token",
             )
         if age < settings.BLOG_COMMENT_MIN_SECONDS:
@@ -85,3 +98,18 @@ class CommentForm(forms.ModelForm):
         self.instance.entry = self.entry
         self.instance.is_public = not settings.BLOG_COMMENTS_MODERATED
         return super().save(commit=commit)
+
+
+class SearchForm(forms.Form):
+    # CharField refuses NUL characters, which PostgreSQL cannot store or compare.
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        error_messages={
+            "max_length": _("Please search for at most %(limit_value)d characters."),
+            "null_characters_not_allowed": _(
+                "The search contains characters that are not allowed."
+            ),
+        },
+    )

@@ -1,9 +1,9 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, Q, Subquery
-from django.db.models.functions import Length
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -25,7 +25,31 @@ class EntryQuerySet(models.QuerySet):
         return self.filter(is_draft=False, timestamp__lte=timezone.now())
 
     def with_comment_counts(self):
-        return self.annotate(comment_count=Count("comments", filter=Q(comments__is_public=True)))
+        # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
+        # entry and comment before LIMIT, making each list page O(all entries).
+        public = (
+            Comment.objects.filter(entry=OuterRef("pk"), is_public=True)
+            .order_by()
+            .values("entry")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(comment_count=Coalesce(Subquery(public), 0))
+
+    def years(self):
+        """The first moment of each year (local time) that has entries, newest first.
+
+        Jumps from year to year along the timestamp index, one short query per year,
+        where dates() would truncate the timestamp of every row.
+        """
+        years = []
+        newest = self.order_by("-timestamp").values_list("timestamp", flat=True)
+        latest = newest.first()
+        while latest is not None:
+            start = timezone.make_aware(datetime(timezone.localtime(latest).year, 1, 1))
+            years.append(start)
+            latest = newest.filter(timestamp__lt=start).first()
+        return years
 
     def search(self, query: str):
         """Entries whose title or body match every word of query, best match first.
@@ -91,7 +115,13 @@ class Entry(models.Model):
         verbose_name = _("entry")
         verbose_name_plural = _("entries")
         indexes = [
-            models.Index(fields=["is_draft", "-timestamp"], name="entry_published_idx"),
+            # Partial, so published() lists and counts read only the index, never the
+            # rows (bodies make them long); id breaks timestamp ties as the views order.
+            models.Index(
+                fields=["timestamp", "id"],
+                condition=Q(is_draft=False),
+                name="entry_published_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(slug=""), name="entry_slug_not_empty"),
@@ -118,16 +148,19 @@ class Entry(models.Model):
         raise IntegrityError(f"Could not find a free slug for {self.title!r}")
 
     def get_absolute_url(self):
+        return reverse("blog:entry", kwargs=self._permalink_kwargs())
+
+    def _permalink_kwargs(self):
         local = timezone.localtime(self.timestamp)
-        return reverse(
-            "blog:entry",
-            kwargs={
-                "year": local.year,
-                "month": local.strftime("%b").lower(),
-                "day": local.day,
-                "slug": self.slug,
-            },
-        )
+        return {
+            "year": local.year,
+            "month": local.strftime("%b").lower(),
+            "day": local.day,
+            "slug": self.slug,
+        }
+
+    def get_comments_feed_url(self):
+        return reverse("blog:entry-feed", kwargs=self._permalink_kwargs())
 
     def clean(self):
         # Forms validate constraints before save(): give them the slug save() would make.

@@ -1,7 +1,9 @@
+from django.contrib.sitemaps import views as sitemap_views
 from django.urls import path, register_converter
-from django.views.generic import RedirectView
+from django.views.generic import RedirectView, TemplateView
 
-from blog import views
+from blog import feeds, views
+from blog.sitemaps import sitemaps
 
 
 class FourDigitYearConverter:
@@ -50,11 +52,41 @@ urlpatterns = [
         "blog.html",
         RedirectView.as_view(pattern_name="blog:index", permanent=True, query_string=True),
     ),
+    path("feed/", feeds.LatestEntriesFeed(), name="feed"),
+    path("feed/atom/", feeds.AtomLatestEntriesFeed(), name="feed-atom"),
+    path("search/", views.EntrySearchView.as_view(), name="search"),
+    path(
+        "sitemap.xml",
+        sitemap_views.index,
+        {"sitemaps": sitemaps, "sitemap_url_name": "blog:sitemap-section"},
+        name="sitemap",
+    ),
+    path(
+        "sitemap-<section>.xml",
+        sitemap_views.sitemap,
+        {"sitemaps": sitemaps},
+        name="sitemap-section",
+    ),
+    path(
+        "robots.txt",
+        TemplateView.as_view(template_name="robots.txt", content_type="text/plain; charset=utf-8"),
+        name="robots",
+    ),
     path("<yyyy:year>/", views.EntryYearArchiveView.as_view(), name="archive-year"),
     path("<yyyy:year>/<mon:month>/", views.EntryMonthArchiveView.as_view(), name="archive-month"),
     path(
         "<yyyy:year>/<mon:month>/<dd:day>/<slug:slug>/",
         views.EntryDetailView.as_view(),
         name="entry",
+    ),
+    path(
+        "<yyyy:year>/<mon:month>/<dd:day>/<slug:slug>/feed/",
+        feeds.EntryCommentsFeed(),
+        name="entry-feed",
+    ),
+    path(
+        "<yyyy:year>/<mon:month>/<dd:day>/<slug:slug>/feed/atom/",
+        feeds.AtomEntryCommentsFeed(),
+        name="entry-feed-atom",
     ),
 ]

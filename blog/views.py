@@ -7,10 +7,16 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.views.generic import ArchiveIndexView, DateDetailView, MonthArchiveView, YearArchiveView
+from django.views.generic import (
+    ArchiveIndexView,
+    DateDetailView,
+    ListView,
+    MonthArchiveView,
+    YearArchiveView,
+)
 
 from blog import notifications, spam
-from blog.forms import CommentForm
+from blog.forms import CommentForm, SearchForm
 from blog.models import Entry
 
 DUPLICATE_WINDOW = timedelta(minutes=30)
@@ -30,6 +36,18 @@ class BlogViewMixin:
 class EntryIndexView(BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
+
+    def get_date_list(self, queryset, date_type=None, ordering="DESC"):
+        # The generic dates() scans every entry; years() reads a few index entries per year.
+        return Entry.objects.published().years()
+    featured_count = 5
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if context["page_obj"].number == 1:
+            featured = Entry.objects.published().filter(featured=True)
+            context["featured"] = featured.only("title", "slug", "timestamp")[: self.featured_count]
+        return context
 
 
 class EntryYearArchiveView(BlogViewMixin, YearArchiveView):
@@ -65,6 +83,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        context["older"], context["newer"] = self.object.neighbours()
         context["comments"] = self.object.visible_comments()
         if "form" not in context and self.object.comments_open:
             context["form"] = CommentForm(entry=self.object)
@@ -103,3 +122,24 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             messages.info(request, _("Thank you. Your comment will appear once it is approved."))
             return redirect(self.object)
         return redirect(comment)
+
+
+class EntrySearchView(BlogViewMixin, ListView):
+    template_name_suffix = "_search"
+
+    def get(self, request, *args, **kwargs):
+        self.form = SearchForm(request.GET)
+        response = super().get(request, *args, **kwargs)
+        if not self.form.is_valid():
+            response.status_code = 400
+        return response
+
+    def get_queryset(self):
+        if not self.form.is_valid():
+            return Entry.objects.none()
+        return Entry.objects.published().with_comment_counts().search(self.form.cleaned_data["q"])
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            form=self.form, query=self.form.cleaned_data.get("q", ""), **kwargs
+        )

@@ -1,5 +1,9 @@
+import html
+
 from django import template
+from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from blog.markup import render_comment
 
@@ -10,3 +14,9 @@ register = template.Library()
 def comment_html(text):
     """A comment's plain text as paragraphs with safe links (everything else escaped)."""
     return mark_safe(render_comment(text))
+
+
+@register.filter
+def excerpt(body_html, words=40):
+    """The first words of rendered HTML as plain text (to be escaped again by the template)."""
+    return Truncator(html.unescape(strip_tags(body_html))).words(int(words))
