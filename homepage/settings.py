@@ -164,6 +164,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", SERVER_EMAIL)
 # Blog behaviour.
 BLOG_TITLE = os.environ.get("BLOG_TITLE", "homepage")
 BLOG_DESCRIPTION = os.environ.get("BLOG_DESCRIPTION", "Notes and essays.")
+BLOG_AUTHOR = os.environ.get("BLOG_AUTHOR", BLOG_TITLE)  # Atom feeds must name an author
 BLOG_COMMENTS_CLOSE_AFTER_DAYS = env_int("BLOG_COMMENTS_CLOSE_AFTER_DAYS", 0)  # 0: never
 BLOG_COMMENTS_MODERATED = env_bool("BLOG_COMMENTS_MODERATED")
 BLOG_COMMENTS_NOTIFY_ADMINS = env_bool("BLOG_COMMENTS_NOTIFY_ADMINS")
