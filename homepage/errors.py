@@ -1,0 +1,134 @@
+"""What readers get when the database cannot answer, and a guard for the SQLite file.
+
+A database that is locked, read-only, missing or unreachable is a passing fault, not a bug
+in the page: readers get a 503 with Retry-After (and the error log the traceback), and the
+site recovers by itself once the fault ends.
+"""
+
+import logging
+import os
+import sys
+
+from django.core.exceptions import (
+    DisallowedHost,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.db import InterfaceError, OperationalError, connections
+from django.db.backends.signals import connection_created
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.template import loader
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views import defaults
+
+logger = logging.getLogger("homepage.errors")
+
+RETRY_AFTER_SECONDS = 30
+# Errors of the database's surroundings (locks, files, network), as opposed to a wrong query.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
+def service_unavailable() -> HttpResponse:
+    # Rendered without a request: the page must not need the database it reports on.
+    response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    add_never_cache_headers(response)
+    return response
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    """handler500. Django calls it while handling the exception, so sys.exception() is it."""
+    if isinstance(sys.exception(), UNAVAILABLE_ERRORS):
+        return service_unavailable()
+    return defaults.server_error(request, template_name)
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    """handler400: Django's page, plus the reason where it is safe and useful to say."""
+    reasons = {
+        RequestDataTooBig: _("The request was larger than this site accepts."),
+        TooManyFieldsSent: _("The form had more fields than this site accepts."),
+        TooManyFilesSent: _("The form had more files than this site accepts."),
+        DisallowedHost: _("This site does not answer to that host name."),
+    }
+    reason = next((text for cls, text in reasons.items() if isinstance(exception, cls)), "")
+    try:
+        return render(request, template_name, {"reason": reason}, status=400)
+    except Exception:  # a page about a broken request must not fail on that request
+        logger.exception("Could not render %s", template_name)
+        return HttpResponseBadRequest(_("Bad request."), content_type="text/plain")
+
+
+class EmptyErrorBodyMiddleware:
+    """Give Django's bodiless 405 (an unknown or wrong HTTP method) a page saying so."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.streaming and not response.content:
+            allowed = response.get("Allow", "")
+            page = render(request, "405.html", {"allowed": allowed}, status=405)
+            page["Allow"] = allowed
+            return page
+        return response
+
+
+def _file_identity(path) -> tuple:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid)
+
+
+def _sqlite_file(connection) -> str | None:
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        return None
+    name = str(connection.settings_dict["NAME"])
+    return None if name.startswith("file:") else name
+
+
+def _remember_file(sender, connection, **kwargs):
+    path = _sqlite_file(connection)
+    if path:
+        try:
+            connection.homepage_file_identity = _file_identity(path)
+        except OSError:
+            connection.homepage_file_identity = None
+
+
+class DatabaseFileGuardMiddleware:
+    """Notice an SQLite file removed, replaced or made read-only under the running server.
+
+    Connections persist across requests (CONN_MAX_AGE) and an open file descriptor outlives
+    such a change: writes would go on into a deleted file (and be lost), or on into a file
+    an operator made read-only. So before each request compare the file with the one this
+    thread's connection opened (one stat() call) and reconnect when it changed; while the
+    file is missing answer 503 without connecting, since connecting would create an empty
+    database in its place.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        connection_created.connect(_remember_file, dispatch_uid="homepage.errors.remember_file")
+
+    def __call__(self, request):
+        for alias in connections:
+            connection = connections[alias]
+            path = _sqlite_file(connection)
+            if path is None:
+                continue
+            try:
+                identity = _file_identity(path)
+            except OSError as exc:
+                connection.close()
+                logger.error("SQLite database %s is unavailable: %s", path, exc)
+                return service_unavailable()
+            if connection.connection is not None and identity != getattr(
+                connection, "homepage_file_identity", identity
+            ):
+                logger.warning("SQLite database %s changed on disk; reconnecting.", path)
+                connection.close()
+        return self.get_response(request)
