@@ -42,13 +42,12 @@ class EntryQuerySet(models.QuerySet):
         Jumps from year to year along the timestamp index, one short query per year,
         where dates() would truncate the timestamp of every row.
         """
-        years = []
-        newest = self.order_by("-timestamp").values_list("timestamp", flat=True)
-        latest = newest.first()
-        while latest is not None:
+        years, earlier = [], self
+        while latest := earlier.order_by("-timestamp").values_list("timestamp", flat=True).first():
             start = timezone.make_aware(datetime(timezone.localtime(latest).year, 1, 1))
             years.append(start)
-            latest = newest.filter(timestamp__lt=start).first()
+            # The new bound first: SQLite's index range uses the first of two upper bounds.
+            earlier = self.model.objects.filter(timestamp__lt=start) & self
         return years
 
     def search(self, query: str):
@@ -71,8 +70,8 @@ class EntryQuerySet(models.QuerySet):
                 " ".join(words), search_type="websearch", config=SEARCH_CONFIG
             )
             return (
-                self.annotate(rank=SearchRank(vector, search_query))
-                .filter(rank__gt=0)
+                self.annotate(document=vector, rank=SearchRank(vector, search_query))
+                .filter(document=search_query)  # @@: a match, not merely a rank above zero
                 .order_by("-rank", "-timestamp", "-id")
             )
         condition = Q()
@@ -205,16 +204,20 @@ class Entry(models.Model):
 
     def neighbours(self) -> tuple["Entry | None", "Entry | None"]:
         """The published entries just before and after this one, as (older, newer), in one query."""
+        # Each bound comes first and stands alone: SQLite ranges its index scan on the first
+        # upper bound (published() has one too) and cannot range on an OR; without that
+        # an old entry's neighbours cost a walk through every newer entry.
         published = Entry.objects.published()
-        same_time = Q(timestamp=self.timestamp)
-        older = published.filter(
-            Q(timestamp__lt=self.timestamp) | (same_time & Q(id__lt=self.id))
-        ).order_by("-timestamp", "-id")
-        newer = published.filter(
-            Q(timestamp__gt=self.timestamp) | (same_time & Q(id__gt=self.id))
-        ).order_by("timestamp", "id")
-        pair = published.filter(
-            Q(pk=Subquery(older.values("pk")[:1])) | Q(pk=Subquery(newer.values("pk")[:1]))
+        same_time = {"timestamp": self.timestamp}
+        older = (Entry.objects.filter(timestamp__lte=self.timestamp) & published).exclude(
+            **same_time, id__gte=self.id
+        )
+        newer = (Entry.objects.filter(timestamp__gte=self.timestamp) & published).exclude(
+            **same_time, id__lte=self.id
+        )
+        pair = Entry.objects.filter(
+            Q(pk=Subquery(older.order_by("-timestamp", "-id").values("pk")[:1]))
+            | Q(pk=Subquery(newer.order_by("timestamp", "id").values("pk")[:1]))
         ).only("title", "slug", "timestamp")
         older_entry = newer_entry = None
         for entry in pair:
