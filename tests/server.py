@@ -32,7 +32,8 @@ Attributes and methods:
 * ``graceful()``: Apache's graceful restart (SIGUSR1); waits until ``/healthz`` answers.
 * ``manage(*args)``: run ``manage.py`` with the server's settings; returns CompletedProcess,
   raises with its output on failure.
-* ``sql(query, params=())``: rows from the SQLite database (for assertions).
+* ``sql(query, params=())``: rows from the SQLite database (read-only, for assertions);
+  ``with server.writable_sql() as db:`` a sqlite3 connection committed on exit (fault tests).
 * ``close()``: ``stop()`` and delete the temporary folder. ``with Server(...) as server:``
   starts and closes.
 
@@ -290,6 +291,16 @@ class Server:
             sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=20)
         ) as db:
             return db.execute(query, params).fetchall()
+
+    @contextlib.contextmanager
+    def writable_sql(self):
+        """A read-write sqlite3 connection to the server's database, committed on exit."""
+        db = sqlite3.connect(self.sqlite_path, timeout=20)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
 
 
 @pytest.fixture
