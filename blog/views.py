@@ -40,6 +40,7 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
     def get_date_list(self, queryset, date_type=None, ordering="DESC"):
         # The generic dates() scans every entry; years() reads a few index entries per year.
         return Entry.objects.published().years()
+
     featured_count = 5
 
     def get_context_data(self, **kwargs):
@@ -66,6 +67,12 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         if self.request.user.is_staff:
             return Entry.objects.all()
         return Entry.objects.published()
+
+    def get_object(self, queryset=None):
+        try:
+            return super().get_object(queryset)
+        except OverflowError:  # 31 Dec 9999: DateDetailView cannot compute the next day
+            raise Http404 from None
 
     def get(self, request, *args, **kwargs):
         try:
