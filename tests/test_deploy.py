@@ -1,0 +1,182 @@
+"""deploy/homepage.conf, the virtual host for a system Apache, with real paths filled in.
+
+A small main configuration stands in for Debian's /etc/apache2: it loads the modules a Debian
+Apache has enabled, the mod_wsgi module built in the virtualenv (the LoadModule line that
+``mod_wsgi-express module-config`` prints) and then the virtual host, as sites-enabled would.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server import PROJECT, Browser, Server, free_port
+
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = Path("/usr/lib/apache2/modules")
+TEMPLATE = PROJECT / "deploy" / "homepage.conf"
+
+
+def render(template: str, **defines: str) -> str:
+    """The template with its ``Define NAME value`` lines set to these values."""
+    for name, value in defines.items():
+        template, count = re.subn(
+            rf"^Define {name} .*$", f"Define {name} {value}", template, flags=re.M
+        )
+        assert count == 1, name
+    return template
+
+
+def main_config(tmp: Path, port: int, vhost: Path) -> Path:
+    module_config = subprocess.run(
+        [str(PROJECT / ".venv" / "bin" / "mod_wsgi-express"), "module-config"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    modules = "\n".join(
+        f"LoadModule {name}_module {MODULES}/mod_{name}.so"
+        for name in ("mpm_event", "authz_core", "alias", "mime")
+    )
+    (tmp / "run").mkdir(exist_ok=True)
+    (tmp / "log").mkdir(exist_ok=True)
+    config = tmp / "apache2.conf"
+    config.write_text(
+        f"""
+ServerRoot {tmp}
+Define APACHE_RUN_DIR {tmp}/run
+Define APACHE_LOG_DIR {tmp}/log
+DefaultRuntimeDir {tmp}/run
+PidFile {tmp}/run/apache2.pid
+Mutex file:{tmp}/run default
+ErrorLog {tmp}/log/error.log
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
+{modules}
+TypesConfig /etc/mime.types
+{module_config}
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+Include {vhost}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def write_vhost(tmp: Path, port: int, static_root: Path) -> Path:
+    user = "www-data" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    vhost = tmp / "homepage.conf"
+    vhost.write_text(
+        render(
+            TEMPLATE.read_text(encoding="utf-8"),
+            HOMEPAGE_ROOT=str(PROJECT),
+            HOMEPAGE_STATIC_ROOT=str(static_root),
+            HOMEPAGE_SERVER_NAME="127.0.0.1",
+            HOMEPAGE_PORT=str(port),
+            HOMEPAGE_USER=user,
+            HOMEPAGE_GROUP=subprocess.run(
+                ["id", "-gn", user], capture_output=True, text=True, check=True
+            ).stdout.strip(),
+        ),
+        encoding="utf-8",
+    )
+    return vhost
+
+
+def test_vhost_is_valid_apache_syntax(tmp_path):
+    """apache2 -t accepts the virtual host with real paths, mod_wsgi loaded from the venv."""
+    port = free_port()
+    config = main_config(tmp_path, port, write_vhost(tmp_path, port, PROJECT / "staticfiles"))
+    result = subprocess.run([APACHE, "-t", "-f", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Syntax OK" in result.stderr
+
+
+def test_vhost_has_daemon_mode_and_static_aliases():
+    """Daemon mode with processes and threads, the main interpreter, static files by Apache."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert re.search(r"^\s*WSGIDaemonProcess homepage processes=2 threads=16 ", text, re.M)
+    assert re.search(r"^\s*WSGIProcessGroup homepage$", text, re.M)
+    assert re.search(r"^\s*WSGIApplicationGroup %\{GLOBAL\}$", text, re.M)
+    assert "python-home=${HOMEPAGE_ROOT}/.venv" in text
+    assert re.search(r"^\s*Alias /static/ \$\{HOMEPAGE_STATIC_ROOT\}/$", text, re.M)
+    assert not re.search(r"^\s*SetEnv", text, re.M)  # it would never reach os.environ
+
+
+@pytest.mark.server
+def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
+    """A system Apache with the virtual host serves pages, static files, never .env."""
+    # Only for its prepared env file, database and static files.
+    server = Server(seed=True, env={"BLOG_TITLE": "Daemon Mode Proof"})
+    apache = None
+    try:
+        server.prepare()
+        if os.geteuid() == 0:
+            shutil.chown(server.data_dir, "www-data", "www-data")
+            for path in server.data_dir.iterdir():
+                shutil.chown(path, "www-data", "www-data")
+        port = free_port()
+        vhost = write_vhost(tmp_path, port, server.tmp / "static")
+        config = main_config(tmp_path, port, vhost)
+        tmp_path.chmod(0o755)
+        # Exported in /etc/apache2/envvars on a real system; the default is the project's .env.
+        env = server.process_env()
+        apache = subprocess.Popen(
+            [APACHE, "-f", str(config), "-DFOREGROUND"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        browser = Browser(f"http://127.0.0.1:{port}")
+        for _ in range(150):
+            try:
+                if browser.get("/healthz").status == 200:
+                    break
+            except OSError:
+                pass
+            assert apache.poll() is None, (tmp_path / "log" / "error.log").read_text()
+            time.sleep(0.2)
+        log = tmp_path / "log" / "homepage-error.log"
+        assert browser.get("/healthz").status == 200, log.read_text()
+
+        page = browser.get("/")
+        assert page.status == 200
+        assert "<article" in page.text
+        # The settings came from the env file named in Apache's environment.
+        assert "Daemon Mode Proof" in page.text
+        css = browser.get("/static/css/site.css")
+        assert css.status == 200
+        assert css.headers["Content-Type"].startswith("text/css")
+        assert css.headers["X-Frame-Options"] is None  # Apache's answer, not Django's
+        assert browser.get("/static/admin/css/base.css").status == 200
+        for secret in ("/.env", "/static/../.env", "/data/blog.sqlite3", "/homepage/wsgi.py"):
+            response = browser.get(secret)
+            assert response.status == 404, secret
+            assert "SECRET_KEY" not in response.text
+
+        daemons = subprocess.run(
+            ["ps", "-o", "user=,args=", "--sid", str(apache.pid)], capture_output=True, text=True
+        ).stdout
+        assert daemons.count("(wsgi:homepage)") == 2, daemons
+        if os.geteuid() == 0:
+            assert all(
+                line.startswith("www-data")
+                for line in daemons.splitlines()
+                if "(wsgi:homepage)" in line
+            )
+        assert "Traceback" not in log.read_text()
+    finally:
+        if apache is not None:
+            os.killpg(apache.pid, signal.SIGTERM)
+            try:
+                apache.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(apache.pid, signal.SIGKILL)
+                apache.wait(10)
+        server.close()
