@@ -29,9 +29,10 @@ def token_age(token: str, entry_pk: int) -> float | None:
     if not isinstance(data, dict) or data.get("e") != entry_pk:
         return None
     try:
-        return time.time() - float(data["t"])
+        age = time.time() - float(data["t"])
     except (KeyError, TypeError, ValueError):
         return None
+    return age if age <= TOKEN_MAX_AGE else None
 
 
 def count_links(text: str) -> int:
@@ -42,14 +43,16 @@ def count_links(text: str) -> int:
 
 def rate_limited(client: str) -> bool:
     """Count one comment for this client; True once it is over the limit for the window."""
-    key = f"blog:comment-rate:{client}"
     window = settings.BLOG_COMMENT_RATE_WINDOW
-    if cache.add(key, 1, timeout=window):
+    # The window is in the key: file and database caches implement incr() as a set()
+    # with the default timeout, so an expiry-based window would keep getting longer.
+    key = f"blog:comment-rate:{client}:{int(time.time() // window)}"
+    if cache.add(key, 1, timeout=window + 1):
         return False
     try:
         count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window)
+    except ValueError:  # evicted between add and incr
+        cache.add(key, 1, timeout=window + 1)
         return False
     return count > settings.BLOG_COMMENT_RATE
 

@@ -36,12 +36,11 @@ class BlogViewMixin:
 class EntryIndexView(BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
+    featured_count = 5
 
     def get_date_list(self, queryset, date_type=None, ordering="DESC"):
         # The generic dates() scans every entry; years() reads a few index entries per year.
         return Entry.objects.published().years()
-
-    featured_count = 5
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
