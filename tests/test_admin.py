@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from blog.models import Comment, Entry
@@ -68,9 +69,93 @@ def test_admin_hide_and_show_actions(admin_client, create_entry, create_comment)
 def test_createsuperuser_flow(db):
     from django.core.management import call_command
 
-    call_command(
-        "createsuperuser", interactive=False, username="boss", email="boss@example.org"
-    )
+    call_command("createsuperuser", interactive=False, username="boss", email="boss@example.org")
     from django.contrib.auth import get_user_model
 
     assert get_user_model().objects.get(username="boss").is_superuser
+
+
+def test_entry_change_page_previews_the_rendered_markdown(admin_client, create_entry):
+    """The change page shows the body as readers see it: rendered and sanitised."""
+    entry = create_entry(
+        body="## Sub\n\n**Bold** <script>alert(1)</script> [x](javascript:alert(1))"
+    )
+    html = admin_client.get(reverse("admin:blog_entry_change", args=[entry.pk])).content.decode()
+    preview = html[html.index('class="entry-preview"') :]
+    preview = preview[: preview.index("</div>")]
+    assert "<h2>Sub</h2>" in preview
+    assert "<strong>Bold</strong>" in preview
+    assert "&lt;script&gt;" in preview
+    assert "<script" not in preview
+    assert "javascript:" not in preview
+
+
+def test_add_page_explains_the_preview(admin_client):
+    """A new entry has no preview until it is saved."""
+    html = admin_client.get(reverse("admin:blog_entry_add")).content.decode()
+    assert "Save the entry to see its preview." in html
+
+
+def test_view_on_site_leads_to_the_permalink(admin_client, create_entry):
+    """The change page links "View on site", which redirects to the entry's permalink."""
+    entry = create_entry(title="Seen on site", is_draft=True)
+    html = admin_client.get(reverse("admin:blog_entry_change", args=[entry.pk])).content.decode()
+    assert "View on site" in html
+    ct = ContentType.objects.get_for_model(Entry)
+    response = admin_client.get(reverse("admin:view_on_site", args=[ct.pk, entry.pk]))
+    assert response.status_code == 302
+    assert response["Location"].endswith(entry.get_absolute_url())
+    assert admin_client.get(entry.get_absolute_url()).status_code == 200  # staff preview
+
+
+def test_changelist_shows_status_and_comment_counts(admin_client, create_entry, create_comment):
+    """The entry list shows each entry's status and its visible and hidden comment counts."""
+    entry = create_entry(title="Counted")
+    create_entry(title="Later", days=2)
+    create_entry(title="Unfinished", is_draft=True, days=-3)
+    create_comment(entry)
+    create_comment(entry)
+    create_comment(entry, is_public=False)
+    response = admin_client.get(reverse("admin:blog_entry_changelist"))
+    rows = {e.title: e for e in response.context["cl"].result_list}
+    assert (rows["Counted"].visible_count, rows["Counted"].hidden_count) == (2, 1)
+    html = response.content.decode()
+    for status in ("Published", "Scheduled", "Draft"):
+        assert f">{status}<" in html
+    assert [e.title for e in response.context["cl"].result_list] == [
+        "Later",
+        "Counted",
+        "Unfinished",
+    ]
+
+
+def test_featured_is_editable_from_the_list(admin_client, create_entry):
+    """Featured can be toggled for several entries at once from the changelist."""
+    first = create_entry(title="First", days=-2)
+    second = create_entry(title="Second", days=-1)
+    response = admin_client.post(
+        reverse("admin:blog_entry_changelist"),
+        {
+            "form-TOTAL_FORMS": "2",
+            "form-INITIAL_FORMS": "2",
+            "form-0-id": str(second.pk),
+            "form-0-featured": "on",
+            "form-1-id": str(first.pk),
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302
+    assert list(Entry.objects.filter(featured=True)) == [second]
+
+
+def test_comment_list_newest_first(admin_client, create_entry, create_comment):
+    """Admins see the newest comments first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    entry = create_entry()
+    old = create_comment(entry, text="old", created=timezone.now() - timedelta(days=1))
+    new = create_comment(entry, text="new")
+    response = admin_client.get(reverse("admin:blog_comment_changelist"))
+    assert list(response.context["cl"].result_list) == [new, old]
