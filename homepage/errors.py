@@ -1,23 +1,28 @@
-"""What readers get when the database cannot answer, and a guard for the SQLite file.
+"""Bad requests and failing databases: what readers get, and what the log says.
 
 A database that is locked, read-only, missing or unreachable is a passing fault, not a bug
 in the page: readers get a 503 with Retry-After (and the error log the traceback), and the
-site recovers by itself once the fault ends.
+site recovers by itself once the fault ends. A malformed request gets a 4xx page in the
+site's look that says what was wrong.
 """
 
 import logging
 import os
 import sys
+from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import (
+    BadRequest,
     DisallowedHost,
     RequestDataTooBig,
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.db import InterfaceError, OperationalError, connections
 from django.db.backends.signals import connection_created
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
@@ -46,9 +51,15 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
     return defaults.server_error(request, template_name)
 
 
+class InvalidEncoding(BadRequest):
+    pass
+
+
 def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
     """handler400: Django's page, plus the reason where it is safe and useful to say."""
     reasons = {
+        InvalidEncoding: _("The request was not valid UTF-8 text."),
+        MultiPartParserError: _("The form data could not be read."),
         RequestDataTooBig: _("The request was larger than this site accepts."),
         TooManyFieldsSent: _("The form had more fields than this site accepts."),
         TooManyFilesSent: _("The form had more files than this site accepts."),
@@ -62,6 +73,51 @@ def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NA
         return HttpResponseBadRequest(_("Bad request."), content_type="text/plain")
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class MalformedRequestMiddleware:
+    """Refuse requests no page of this site can answer, before CSRF or a view sees them.
+
+    * A method other than GET, HEAD, POST, OPTIONS: 405 (the CSRF check would otherwise
+      answer "form could not be verified", which misleads).
+    * A query string or form body that is not UTF-8: 400. Django would decode it with
+      U+FFFD replacement characters and a broken client's comment would be stored as
+      garbage; browsers always send UTF-8 for this site's UTF-8 pages.
+    """
+
+    ALLOWED_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in self.ALLOWED_METHODS:
+            return method_not_allowed(request, self.ALLOWED_METHODS)
+        if not _is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", "")):
+            raise InvalidEncoding("query string is not UTF-8")
+        if (
+            request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+            and request.content_params.get("charset", "utf-8").lower() in {"utf-8", "utf8"}
+            and not _is_utf8(request.body)  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE
+        ):
+            raise InvalidEncoding("form body is not UTF-8")
+        return self.get_response(request)
+
+
+def method_not_allowed(request, allowed) -> HttpResponse:
+    allowed = ", ".join(allowed)
+    response = render(request, "405.html", {"allowed": allowed}, status=405)
+    response["Allow"] = allowed
+    return response
+
+
 class EmptyErrorBodyMiddleware:
     """Give Django's bodiless 405 (an unknown or wrong HTTP method) a page saying so."""
 
@@ -71,10 +127,8 @@ class EmptyErrorBodyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if response.status_code == 405 and not response.streaming and not response.content:
-            allowed = response.get("Allow", "")
-            page = render(request, "405.html", {"allowed": allowed}, status=405)
-            page["Allow"] = allowed
-            return page
+            allowed = [method.strip() for method in response.get("Allow", "").split(",")]
+            return method_not_allowed(request, [method for method in allowed if method])
         return response
 
 
