@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "homepage.errors.EmptyErrorBodyMiddleware",
+    # After sessions, CSRF and messages: their response handling runs on cached pages too.
+    "blog.cache.PageCacheMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -112,6 +114,16 @@ if os.environ.get("DATABASE_URL"):
             conn_health_checks=True,
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        # While the server is down, a request fails in seconds instead of hanging.
+        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        if pool_size := env_int("DATABASE_POOL_SIZE", 0):
+            # psycopg's pool instead of one persistent connection per thread (docs/postgresql.md).
+            # Django refuses CONN_MAX_AGE with a pool; the pool checks each connection it
+            # lends (CONN_HEALTH_CHECKS), and a thread waits up to "timeout" for a free one.
+            DATABASES["default"]["CONN_MAX_AGE"] = 0
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
 else:
     # A clean checkout has no data directory yet; migrate must be able to create the file.
     with contextlib.suppress(OSError):
@@ -152,11 +164,33 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+# One cache that every process of the site sees: the page cache (blog/cache.py) and the
+# comment rate limit must be shared. Redis with REDIS_URL (several hosts), else files under
+# DATA_DIR (every process of one host; needs no server).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "homepage")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A stalled Redis must not hold request threads for long.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
     }
-}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": Path(os.environ.get("CACHE_DIR", DATA_DIR / "cache")),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},
+        }
+    }
+# How long a cached page is kept (0: no page cache). Writes never wait for it: they
+# replace the content version, which every cached page's key contains.
+BLOG_PAGE_CACHE_SECONDS = env_int("BLOG_PAGE_CACHE_SECONDS", 3600)
 
 ADMIN_URL = os.environ.get("ADMIN_URL", "admin/").strip("/") + "/"
 

@@ -26,6 +26,18 @@ def create_comment(db):
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """The production cache backend (files), but this test process's own: parallel runs
+    share no rate limits or pages, and a REDIS_URL in the environment is never flushed."""
+    from django.test import override_settings
+
+    backend = "django.core.cache.backends.filebased.FileBasedCache"
+    location = tmp_path_factory.mktemp("cache")
+    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": location}}):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits and page caches must not leak from one test into the next."""
