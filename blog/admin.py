@@ -5,6 +5,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from blog.cache import bump_version
 from blog.models import Comment, Entry
 
 
@@ -92,6 +93,7 @@ class CommentAdmin(admin.ModelAdmin):
 
     def _set_public(self, request, queryset, is_public):
         count = queryset.update(is_public=is_public)
+        bump_version()  # update() sends no signals
         message = (
             ngettext("%d comment is now visible.", "%d comments are now visible.", count)
             if is_public
