@@ -1,0 +1,183 @@
+"""End to end in Debian's Chromium (Playwright) against the blog on a loopback live server.
+
+Screenshots of the main pages at a phone and a desktop width go to artifacts/screenshots/.
+"""
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from blog.models import Comment, Entry
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls
+    # (setup and checks, never concurrent with the browser's requests) are safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, settings):
+    settings.BLOG_COMMENT_MIN_SECONDS = 0
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda msg: msg.type == "error" and page.console_errors.append((msg.text, msg.location)),
+    )
+    yield page
+    context.close()
+
+
+def screenshot(page, name):
+    """Save the page at desktop and phone widths."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+
+def make_entries():
+    now = timezone.now()
+    older = Entry.objects.create(
+        title="Threads and SQLite",
+        body="Why one **global** connection broke.\n\n- threads\n- locks",
+        timestamp=now - timedelta(days=3),
+        featured=True,
+    )
+    entry = Entry.objects.create(
+        title="Moving to Django",
+        body="## What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
+        timestamp=now - timedelta(days=1),
+    )
+    Comment.objects.create(
+        entry=entry, name="Ann", text="Helpful, thanks!\nSee https://example.org"
+    )
+    return older, entry
+
+
+def test_reader_follows_an_entry_and_comments(live_server, page):
+    """A reader opens the front page, follows an entry, posts a comment and sees it."""
+    older, entry = make_entries()
+    page.goto(live_server.url + "/")
+    assert page.title() == "homepage"
+    assert (
+        page.locator(".featured-list").get_by_role("link", name="Threads and SQLite").is_visible()
+    )
+    screenshot(page, "front-page")
+
+    page.locator("article.entry-summary h2").get_by_role("link", name="Moving to Django").click()
+    page.wait_for_url(f"**{entry.get_absolute_url()}")
+    assert page.locator("h1").inner_text() == "Moving to Django"
+    assert page.locator(".entry-body h2").inner_text() == "What changed"
+    assert page.get_by_role("link", name="← Threads and SQLite").is_visible()
+    assert page.locator(".comment-text a[href='https://example.org']").is_visible()
+
+    page.get_by_label("Name (optional)").fill("Zoë")
+    page.get_by_label("Comment").fill("Posted from a real browser.\nSecond line.")
+    page.get_by_role("button", name="Post comment").click()
+    page.wait_for_url(re.compile(r"#c\d+$"))
+    comment = Comment.objects.get(name="Zoë")
+    assert page.url.endswith(f"{entry.get_absolute_url()}#c{comment.pk}")
+    posted = page.locator(f"#c{comment.pk}")
+    assert "Posted from a real browser." in posted.inner_text()
+    assert posted.locator("br").count() == 1
+    screenshot(page, "entry-page")
+    assert page.console_errors == []  # nothing blocked by the Content-Security-Policy
+
+
+def test_bad_comment_shows_the_fields_error(live_server, page):
+    """An empty comment comes back with the field's message next to it and nothing stored."""
+    _older, entry = make_entries()
+    page.goto(live_server.url + entry.get_absolute_url())
+    page.get_by_label("Name (optional)").fill("Hasty")
+    response_status = []
+    page.on("response", lambda r: r.request.method == "POST" and response_status.append(r.status))
+    page.get_by_role("button", name="Post comment").click()
+    page.wait_for_selector(".has-errors .errors")
+    assert response_status == [400]
+    assert page.locator(".has-errors .errors").inner_text() == "Please write a comment."
+    assert page.get_by_label("Name (optional)").input_value() == "Hasty"
+    assert Comment.objects.filter(name="Hasty").count() == 0
+    screenshot(page, "comment-error")
+
+
+def test_admin_writes_an_entry_that_reaches_front_page_and_feed(live_server, page):
+    """An admin logs in, writes an entry in Markdown; it appears on the front page and feed."""
+    get_user_model().objects.create_superuser("editor", "editor@example.org", "a-long-passphrase")
+    admin = live_server.url + "/" + django_settings.ADMIN_URL
+    page.goto(admin)
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill("a-long-passphrase")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector("#site-name")
+
+    page.goto(admin + "blog/entry/add/")
+    page.get_by_label("Title").fill("Written in the browser")
+    page.locator("#id_body").fill("Markdown from **Chromium**:\n\n1. one\n2. two")
+    page.locator("input[name=_continue]").click()
+    page.wait_for_selector(".entry-preview")
+    assert page.locator(".entry-preview strong").inner_text() == "Chromium"
+    screenshot(page, "admin-entry")
+    entry = Entry.objects.get(title="Written in the browser")
+    assert entry.slug == "written-in-the-browser"
+
+    page.goto(live_server.url + "/")
+    summary = page.locator("article.entry-summary").first
+    assert summary.locator("h2").inner_text() == "Written in the browser"
+    assert summary.locator(".entry-body strong").inner_text() == "Chromium"
+    assert summary.locator(".entry-body ol li").count() == 2
+
+    feed = page.request.get(live_server.url + "/feed/")
+    assert feed.status == 200
+    assert "<title>Written in the browser</title>" in feed.text()
+    assert f"<link>{live_server.url}{entry.get_absolute_url()}</link>" in feed.text()
+
+
+def test_search_page_in_the_browser(live_server, page):
+    """The header's search box finds entries and shows excerpts."""
+    make_entries()
+    page.goto(live_server.url + "/")
+    page.get_by_role("searchbox", name="Search entries").fill("connection")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url("**/search/?q=connection")
+    results = page.locator("article.search-result h2")
+    assert sorted(results.all_inner_texts()) == ["Moving to Django", "Threads and SQLite"]
+    screenshot(page, "search")
