@@ -64,7 +64,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "homepage.errors.DatabaseFileGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,9 +71,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Mine run inside the header-setting middleware above, so their pages get the headers.
+    "homepage.errors.MalformedRequestMiddleware",
     "homepage.errors.EmptyErrorBodyMiddleware",
     # After sessions, CSRF and messages: their response handling runs on cached pages too.
     "blog.cache.PageCacheMiddleware",
+    # After the page cache: cached pages are still served while the SQLite file is missing.
+    "homepage.errors.DatabaseFileGuardMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
