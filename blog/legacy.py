@@ -214,7 +214,7 @@ def make_aware(value, tz: tzinfo, entry_id, report: Report) -> datetime:
         report.count(
             "time_gap",
             f"entry {entry_id}: {naive} does not exist in {tz} (DST gap); "
-            f"imported as {aware.astimezone(UTC).astimezone(tz)}",
+            f"imported as {aware.astimezone(UTC).astimezone(tz).isoformat()}",
         )
     elif aware.utcoffset() != aware.replace(fold=1).utcoffset():
         report.count(
