@@ -140,20 +140,15 @@ def bump_version(using: str | None = None, immediate: bool = True):
         # Now as well as on commit, so the writer's own transaction reads fresh pages
         # (tests never commit); the commit renews again, because another process may
         # have cached a page from the data as it was before the commit.
-        _new_token(using)
+        try:
+            _renew(using)
+        except Exception:
+            logger.exception("Could not replace the page cache version")
     # One renewal per transaction, however many rows it writes (run_on_commit is
     # Django's list of pending callbacks; rolled-back savepoints remove theirs).
     pending = getattr(connection, "run_on_commit", [])
     if not any(isinstance(func, _RenewOnCommit) for _sids, func, *_rest in pending):
         transaction.on_commit(_RenewOnCommit(using), using=using)
-
-
-def _new_token(using):
-    state = cache.get(VERSION_KEY)
-    if state is None:
-        _renew(using)
-    else:
-        cache.set(VERSION_KEY, (secrets.token_hex(8), time.time(), *state[2:]), None)
 
 
 def content_version(now: float):

@@ -1,0 +1,461 @@
+"""The page cache (blog/cache.py): pages served without rendering, and never stale."""
+
+import re
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+
+from blog import spam
+from blog.cache import CACHED_VIEWS, CachedPage, bump_version, placeholder
+from blog.models import Comment, Entry
+
+pytestmark = pytest.mark.django_db
+
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FORM_TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
+
+
+def stored_page(path):
+    """What the cache holds for an anonymous GET of path now (None when nothing)."""
+    return CachedPage(RequestFactory().get(path)).stored
+
+
+def post_comment(client, entry, text, name="Reader"):
+    page = client.get(entry.get_absolute_url()).content.decode()
+    data = {
+        "csrfmiddlewaretoken": CSRF_RE.search(page).group(1),
+        "token": FORM_TOKEN_RE.search(page).group(1),
+        "website": "",
+        "name": name,
+        "text": text,
+    }
+    return client.post(entry.get_absolute_url(), data)
+
+
+@pytest.fixture
+def staff_client(db):
+    user = User.objects.create_superuser("editor", "editor@example.org", "a long passphrase")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# -- served from the cache ---------------------------------------------------------------
+
+
+def test_second_request_is_served_without_database_queries(
+    client, create_entry, django_assert_num_queries
+):
+    """The second anonymous GET of a page is the cached copy: no query, same bytes."""
+    entry = create_entry(title="Cached entry")
+    for url in [reverse("blog:index"), entry.get_absolute_url(), reverse("blog:feed")]:
+        first = client.get(url)
+        with django_assert_num_queries(0):
+            second = client.get(url)
+        assert second.status_code == 200
+        assert "Cached entry" in second.content.decode()
+        assert second["Content-Type"] == first["Content-Type"]
+        assert stored_page(url) is not None
+
+
+def test_head_is_answered_from_the_cache(client, create_entry, django_assert_num_queries):
+    create_entry(title="Headed")
+    client.get("/")
+    with django_assert_num_queries(0):
+        response = client.head("/")
+    assert response.status_code == 200
+    assert response["ETag"]
+
+
+def test_every_cached_view_name_exists():
+    """A renamed URL would silently drop out of the cache."""
+    from django.urls import get_resolver
+
+    names = {
+        f"blog:{name}" for name in get_resolver().namespace_dict["blog"][1].reverse_dict if name
+    }
+    assert names >= CACHED_VIEWS
+
+
+def test_search_and_admin_are_never_cached(client, create_entry):
+    create_entry(title="Findable")
+    client.get(reverse("blog:search"), {"q": "Findable"})
+    assert stored_page(reverse("blog:search") + "?q=Findable") is None
+    assert client.get("/admin/login/").status_code == 200
+    assert stored_page("/admin/login/") is None
+
+
+def test_errors_and_redirects_are_not_cached(client, db):
+    assert client.get("/2020/jan/1/missing/").status_code == 404
+    assert stored_page("/2020/jan/1/missing/") is None
+    assert client.get("/blog").status_code == 301
+    assert stored_page("/blog") is None
+
+
+# -- never stale: every write path ---------------------------------------------------------
+
+
+def test_new_edited_and_deleted_entries_show_at_once(client, create_entry):
+    first = create_entry(title="First words")
+    assert "First words" in client.get("/").content.decode()
+    second = create_entry(title="Second thoughts")
+    assert "Second thoughts" in client.get("/").content.decode()
+    second.title = "Second thoughts, revised"
+    second.save()
+    assert "Second thoughts, revised" in client.get("/").content.decode()
+    assert "revised" in client.get(second.get_absolute_url()).content.decode()
+    second.delete()
+    assert "Second thoughts" not in client.get("/").content.decode()
+    first.is_draft = True
+    first.save()
+    assert client.get(first.get_absolute_url()).status_code == 404
+    assert "First words" not in client.get("/").content.decode()
+
+
+def test_a_posted_comment_shows_on_the_next_request(client, create_entry, no_comment_delay):
+    entry = create_entry()
+    assert "No comments" in client.get("/").content.decode()
+    response = post_comment(client, entry, "Fresh off the press")
+    assert response.status_code == 302
+    assert "Fresh off the press" in client.get(entry.get_absolute_url()).content.decode()
+    assert "1 comment" in client.get("/").content.decode()
+    feed = client.get(reverse("blog:entry-feed", kwargs=entry._permalink_kwargs()))
+    assert "Fresh off the press" in feed.content.decode()
+
+
+def test_comments_saved_or_deleted_in_code_show_at_once(client, create_entry, create_comment):
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    client.get(url)
+    comment = create_comment(entry, text="Written by a script")
+    assert "Written by a script" in client.get(url).content.decode()
+    comment.is_public = False
+    comment.save()
+    assert "Written by a script" not in client.get(url).content.decode()
+    comment.is_public = True
+    comment.save()
+    assert "Written by a script" in client.get(url).content.decode()
+    comment.delete()
+    assert "Written by a script" not in client.get(url).content.decode()
+
+
+def test_admin_bulk_hide_and_approve_show_at_once(
+    client, staff_client, create_entry, create_comment
+):
+    """The admin's actions use QuerySet.update(), which sends no signals."""
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    comments = [create_comment(entry, text=f"Opinion {i}") for i in range(3)]
+    assert client.get(url).content.decode().count("Opinion") == 3
+    changelist = reverse("admin:blog_comment_changelist")
+    data = {"action": "hide_comments", "_selected_action": [c.pk for c in comments[:2]]}
+    assert staff_client.post(changelist, data).status_code == 302
+    assert Comment.objects.filter(is_public=False).count() == 2
+    page = client.get(url).content.decode()
+    assert "Opinion 2" in page and "Opinion 0" not in page and "Opinion 1" not in page
+    data["action"] = "show_comments"
+    assert staff_client.post(changelist, data).status_code == 302
+    assert client.get(url).content.decode().count("Opinion") == 3
+
+
+def test_admin_entry_edits_and_bulk_delete_show_at_once(client, staff_client, create_entry):
+    entries = [create_entry(title=f"Admin entry {i}", days=-1 - i) for i in range(3)]
+    assert client.get("/").content.decode().count("Admin entry") == 3
+    # list_editable: the featured toggle on the change list.
+    changelist = reverse("admin:blog_entry_changelist")
+    data = {
+        "form-TOTAL_FORMS": "3",
+        "form-INITIAL_FORMS": "3",
+        "_save": "Save",
+        **{f"form-{i}-id": str(e.pk) for i, e in enumerate(Entry.objects.order_by("-timestamp"))},
+        "form-0-featured": "on",
+    }
+    assert staff_client.post(changelist, data).status_code == 302
+    assert Entry.objects.get(featured=True) == entries[0]
+    assert "Featured" in client.get("/").content.decode()
+    # The change form: make it a draft.
+    change = reverse("admin:blog_entry_change", args=[entries[0].pk])
+    form = {
+        "title": "Admin entry 0",
+        "slug": entries[0].slug,
+        "body": "Now a draft.",
+        "timestamp_0": timezone.localtime(entries[0].timestamp).strftime("%Y-%m-%d"),
+        "timestamp_1": timezone.localtime(entries[0].timestamp).strftime("%H:%M:%S"),
+        "is_draft": "on",
+        "comments_enabled": "on",
+        "comments-TOTAL_FORMS": "0",
+        "comments-INITIAL_FORMS": "0",
+    }
+    assert staff_client.post(change, form).status_code == 302
+    assert "Admin entry 0" not in client.get("/").content.decode()
+    # The bulk delete action.
+    data = {
+        "action": "delete_selected",
+        "_selected_action": [e.pk for e in entries[1:]],
+        "post": "yes",
+    }
+    assert staff_client.post(changelist, data).status_code == 302
+    assert "Admin entry" not in client.get("/").content.decode()
+
+
+def test_bulk_writes_show_after_bump_version(client, create_entry):
+    """QuerySet.update() and bulk_create() send no signals: the caller bumps the version."""
+    entry = create_entry(title="Before")
+    client.get("/")
+    Entry.objects.filter(pk=entry.pk).update(title="After")
+    assert "Before" in client.get("/").content.decode()  # the cached page, as documented
+    bump_version()
+    assert "After" in client.get("/").content.decode()
+    Entry.objects.bulk_create([Entry(title="Bulk", slug="bulk", body="x", body_html="x")])
+    bump_version()
+    assert "Bulk" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_cached_during_a_transaction_is_dropped_at_commit(client, create_entry):
+    """Another process may cache the old page while a write is still uncommitted: the
+    commit makes that copy unreachable."""
+    entry = create_entry(title="Committed")
+    url = entry.get_absolute_url()
+    client.get(url)
+    with transaction.atomic():
+        Comment.objects.create(entry=entry, text="Late news")
+        # What a reader in another process would store now: the page without the comment.
+        stale = {"content": b"stale copy", "headers": [], "tokens": False}
+        cache.set(CachedPage(RequestFactory().get(url)).key, stale)
+        assert client.get(url).content == b"stale copy"
+    assert "Late news" in client.get(url).content.decode()
+
+
+def test_scheduled_entry_appears_when_its_time_comes(client, create_entry):
+    """No write happens when a scheduled entry goes live: the version knows the time."""
+    create_entry(title="Already out")
+    create_entry(title="Right on time", timestamp=timezone.now() + timedelta(seconds=2))
+    first = client.get("/")
+    assert "Right on time" not in first.content.decode()
+    assert "Right on time" not in client.get("/").content.decode()  # cached
+    time.sleep(2.1)
+    second = client.get("/")
+    assert "Right on time" in second.content.decode()
+    assert second["ETag"] != first["ETag"]
+    assert client.get("/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+
+
+def test_comment_form_goes_when_comments_close(client, create_entry, settings):
+    settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS = 1
+    entry = create_entry(timestamp=timezone.now() - timedelta(days=1) + timedelta(seconds=2))
+    bump_version()  # the closing rule changed: a setting, not a write
+    assert 'id="comment-form"' in client.get(entry.get_absolute_url()).content.decode()
+    time.sleep(2.1)
+    page = client.get(entry.get_absolute_url()).content.decode()
+    assert 'id="comment-form"' not in page
+    assert "Comments are closed" in page
+
+
+# -- per-reader tokens ------------------------------------------------------------------------
+
+
+def test_readers_never_get_each_others_csrf_token(create_entry, no_comment_delay):
+    """Two readers of one cached page: each gets a token for their own CSRF cookie, the
+    cached copy holds neither, and each can post with theirs."""
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    alice, bob = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    alice_page = alice.get(url)
+    bob_page = bob.get(url)  # a cache hit
+    assert bob_page.context is None  # nothing rendered
+    alice_token = CSRF_RE.search(alice_page.content.decode()).group(1)
+    bob_token = CSRF_RE.search(bob_page.content.decode()).group(1)
+    assert alice_token != bob_token
+    assert alice.cookies["csrftoken"].value != bob.cookies["csrftoken"].value
+    assert "csrftoken" in bob_page.cookies  # the hit set the new reader's cookie
+    stored = stored_page(url)["content"]
+    assert alice_token.encode() not in stored and bob_token.encode() not in stored
+    assert placeholder("csrf") in stored
+    # Each token works with its own cookie and not with the other's.
+    form_token = FORM_TOKEN_RE.search(bob_page.content.decode()).group(1)
+    data = {"token": form_token, "website": "", "name": "", "text": "Bob was here"}
+    assert bob.post(url, {**data, "csrfmiddlewaretoken": alice_token}).status_code == 403
+    assert bob.post(url, {**data, "csrfmiddlewaretoken": bob_token}).status_code == 302
+    assert Comment.objects.get().text == "Bob was here"
+
+
+def test_cached_form_token_is_fresh_for_every_reader(client, create_entry, settings):
+    """The comment form's signed token records when the form was shown: a cached page must
+    not hand out its first reader's (soon too old, or already old enough) token."""
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    first = FORM_TOKEN_RE.search(client.get(url).content.decode()).group(1)
+    time.sleep(1.1)
+    second = FORM_TOKEN_RE.search(Client().get(url).content.decode()).group(1)
+    assert second != first
+    assert spam.token_age(second, entry.pk) < 1
+    assert spam.token_age(first, entry.pk) >= 1
+
+
+def test_staff_and_readers_with_messages_bypass_the_cache(client, staff_client, create_entry):
+    draft = create_entry(title="Secret draft", is_draft=True)
+    published = create_entry(title="Public")
+    preview = staff_client.get(draft.get_absolute_url())
+    assert preview.status_code == 200 and "Secret draft" in preview.content.decode()
+    assert "no-cache" in preview["Cache-Control"]
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    staff_client.get("/")
+    assert stored_page("/") is None  # the staff member's page was not kept
+    client.get(published.get_absolute_url())
+    client.cookies["messages"] = "anything"
+    assert client.get(published.get_absolute_url()).context is not None  # rendered
+
+
+# -- conditional GET ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["index", "entry", "feed", "feed-atom", "archive-year"])
+def test_conditional_get_answers_304_until_something_changes(client, create_entry, page):
+    entry = create_entry(title="Validated")
+    url = {
+        "index": reverse("blog:index"),
+        "entry": entry.get_absolute_url(),
+        "feed": reverse("blog:feed"),
+        "feed-atom": reverse("blog:feed-atom"),
+        "archive-year": reverse(
+            "blog:archive-year", kwargs={"year": timezone.localtime(entry.timestamp).year}
+        ),
+    }[page]
+    first = client.get(url)
+    etag, modified = first["ETag"], first["Last-Modified"]
+    assert etag.startswith('W/"') and modified
+    assert "no-cache" in first["Cache-Control"]
+    assert "Cookie" in first["Vary"]
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b""
+    assert again["ETag"] == etag
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=modified).status_code == 304
+    create_entry(title="Something new")
+    changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_etag_follows_the_readers_csrf_cookie_on_pages_with_a_form(client, create_entry):
+    """A new CSRF secret (log-in, log-out, cleared cookies) must bring a new form, not a 304."""
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    first = client.get(url)
+    assert "private" in first["Cache-Control"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    client.cookies["csrftoken"] = "a" * 32
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+    # The list has no form: its validator is the same for everyone.
+    assert client.get("/")["ETag"] == Client().get("/")["ETag"]
+
+
+# -- configuration and backends ----------------------------------------------------------------
+
+
+def test_default_cache_is_shared_files_under_the_data_dir():
+    """Without REDIS_URL every process of the host shares one file cache; with it, Redis."""
+    import subprocess
+    import sys
+
+    code = (
+        "from django.conf import settings; c = settings.CACHES['default'];"
+        "print(c['BACKEND'], c['LOCATION'], c['KEY_PREFIX'])"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "homepage.settings",
+        "SECRET_KEY": "x",
+        "HOMEPAGE_ENV_FILE": "/dev/null",
+        "DATA_DIR": "/srv/blogdata",
+    }
+    run = [sys.executable, "-c", "import django; django.setup();" + code]
+    files = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    assert files.split() == [
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "/srv/blogdata/cache",
+        "homepage",
+    ]
+    env["REDIS_URL"] = "redis://127.0.0.1:6379/2"
+    env["CACHE_KEY_PREFIX"] = "blog1"
+    shared = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    assert shared.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://127.0.0.1:6379/2",
+        "blog1",
+    ]
+
+
+def test_pages_still_render_when_the_cache_is_down(client, create_entry, settings):
+    """An unreachable Redis makes the site slower, not broken."""
+    entry = create_entry(title="Still here")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    assert "Still here" in client.get("/").content.decode()
+    assert "Still here" in client.get(entry.get_absolute_url()).content.decode()
+    entry.title = "Still here, edited"
+    entry.save()  # the version cannot be bumped: logged, not raised
+    assert "edited" in client.get("/").content.decode()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Django's RedisCache on the real Redis, in a database and key prefix of its own."""
+    prefix = f"homepage-test-{uuid.uuid4().hex[:8]}"
+    server = redis.Redis.from_url(REDIS_URL)
+    try:
+        server.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (scripts/services starts it)")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield server, prefix
+    keys = list(server.scan_iter(f"{prefix}:*"))
+    if keys:
+        server.delete(*keys)
+    server.close()
+
+
+@pytest.mark.redis
+def test_redis_page_cache_and_rate_limit(
+    client, create_entry, redis_cache, settings, no_comment_delay, django_assert_num_queries
+):
+    server, prefix = redis_cache
+    entry = create_entry(title="On Redis")
+    url = entry.get_absolute_url()
+    client.get(url)
+    with django_assert_num_queries(0):
+        assert "On Redis" in client.get(url).content.decode()
+    keys = {key.decode() for key in server.scan_iter(f"{prefix}:*")}
+    assert any("blog:page:" in key for key in keys)
+    assert any("blog:content-version" in key for key in keys)
+    # Writes show at once.
+    assert post_comment(client, entry, "Stored in PostgreSQL or SQLite").status_code == 302
+    assert "Stored in PostgreSQL" in client.get(url).content.decode()
+    # The rate limit counts in Redis (an atomic INCR there).
+    settings.BLOG_COMMENT_RATE = 1
+    assert spam.rate_limited("192.0.2.9") is False
+    assert spam.rate_limited("192.0.2.9") is True
+    assert any("comment-rate:192.0.2.9" in k.decode() for k in server.scan_iter(f"{prefix}:*"))
