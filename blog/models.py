@@ -39,16 +39,27 @@ class EntryQuerySet(models.QuerySet):
     def years(self):
         """The first moment of each year (local time) that has entries, newest first.
 
-        Jumps from year to year along the timestamp index, one short query per year,
-        where dates() would truncate the timestamp of every row.
+        Two short indexed queries, however many entries (dates() would truncate every
+        row's timestamp): the oldest entry, then, for each year since, the first entry on
+        or after its 1 January, all in one query.
         """
-        years, earlier = [], self
-        while latest := earlier.order_by("-timestamp").values_list("timestamp", flat=True).first():
-            start = timezone.make_aware(datetime(timezone.localtime(latest).year, 1, 1))
-            years.append(start)
-            # The new bound first: SQLite's index range uses the first of two upper bounds.
-            earlier = self.model.objects.filter(timestamp__lt=start) & self
-        return years
+        oldest = self.order_by("timestamp").values_list("pk", "timestamp").first()
+        if oldest is None:
+            return []
+        first_year, this_year = timezone.localtime(oldest[1]).year, timezone.localtime().year
+        starts = {
+            year: timezone.make_aware(datetime(year, 1, 1))
+            for year in range(first_year, this_year + 1)
+        }
+        probes = {
+            f"y{year}": Subquery(
+                self.filter(timestamp__gte=start).order_by("timestamp").values("timestamp")[:1]
+            )
+            for year, start in starts.items()
+        }
+        found = self.model.objects.filter(pk=oldest[0]).values(**probes).get().values()
+        years = {timezone.localtime(timestamp).year for timestamp in found if timestamp}
+        return [starts[year] for year in sorted(years, reverse=True)]
 
     def search(self, query: str):
         """Entries whose title or body match every word of query, best match first.
