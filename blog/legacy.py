@@ -16,6 +16,7 @@ from pathlib import Path
 from django.core.management.color import no_style
 from django.db import connection, transaction
 
+from blog.cache import bump_version
 from blog.markup import render_markdown
 from blog.models import Comment, Entry
 
@@ -120,7 +121,7 @@ def read_legacy_db(path: str | Path) -> LegacyData:
         comments = db.execute("SELECT id, entry_id, text, name FROM comment ORDER BY id").fetchall()
         db.execute("ROLLBACK")
     except sqlite3.Error as exc:
-        code = getattr(exc, "sqlite_errorcode", None)
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # extended codes, e.g. BUSY_RECOVERY
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise LegacyError(
                 f"{path} is locked by another program (is the old site still running?); "
@@ -265,6 +266,8 @@ def import_legacy(
             # Explicit ids do not move PostgreSQL's sequences (setval is not rolled
             # back, hence not on a dry run); SQLite's AUTOINCREMENT follows by itself.
             _reset_sequences()
+            if entries or comments:
+                bump_version()  # bulk_create sends no signals: cached pages must go
     return report
 
 
