@@ -37,7 +37,11 @@ def test_settings_refuse_to_start_without_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", "import django; from django.conf import settings; settings.DEBUG"],
         cwd=ROOT,
-        env={"DJANGO_SETTINGS_MODULE": "homepage.settings", "HOMEPAGE_ENV_FILE": "/dev/null", "PATH": "/usr/bin:/bin"},
+        env={
+            "DJANGO_SETTINGS_MODULE": "homepage.settings",
+            "HOMEPAGE_ENV_FILE": "/dev/null",
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
     )

@@ -11,7 +11,12 @@ pytestmark = pytest.mark.django_db
 
 
 def post_comment(client, entry, **data):
-    form = {"name": "Reader", "text": "Nice post.", "website": "", "token": spam.form_token(entry.pk)}
+    form = {
+        "name": "Reader",
+        "text": "Nice post.",
+        "website": "",
+        "token": spam.form_token(entry.pk),
+    }
     form.update(data)
     return client.post(entry.get_absolute_url(), form)
 
@@ -116,7 +121,9 @@ def test_entry_with_moved_date_redirects_to_its_permalink(client, create_entry):
 
 def test_scheduled_and_draft_entries_are_404_for_readers(client, create_entry):
     assert client.get(create_entry(title="Soon", days=1).get_absolute_url()).status_code == 404
-    assert client.get(create_entry(title="Draft", is_draft=True).get_absolute_url()).status_code == 404
+    assert (
+        client.get(create_entry(title="Draft", is_draft=True).get_absolute_url()).status_code == 404
+    )
 
 
 def test_staff_preview_a_draft_without_caching(admin_client, create_entry):
@@ -168,10 +175,15 @@ def test_comment_on_unknown_entry_is_404(client, create_entry, no_comment_delay)
     assert Comment.objects.count() == 0
 
 
-def test_list_query_count_is_constant(client, create_entry, create_comment, django_assert_max_num_queries):
+def test_list_query_count_is_constant(
+    client, create_entry, create_comment, django_assert_max_num_queries
+):
     for i in range(30):
         # All in one year: the archive's year list costs one query per year (+1).
-        entry = create_entry(title=f"E{i}", timestamp=timezone.now().replace(year=2024, month=6, day=30) - timedelta(days=i))
+        entry = create_entry(
+            title=f"E{i}",
+            timestamp=timezone.now().replace(year=2024, month=6, day=30) - timedelta(days=i),
+        )
         for _ in range(3):
             create_comment(entry)
     with django_assert_max_num_queries(5):
@@ -179,7 +191,9 @@ def test_list_query_count_is_constant(client, create_entry, create_comment, djan
     assert len(response.context["latest"]) == 10
 
 
-def test_entry_query_count_is_constant(client, create_entry, create_comment, django_assert_max_num_queries):
+def test_entry_query_count_is_constant(
+    client, create_entry, create_comment, django_assert_max_num_queries
+):
     entry = create_entry()
     for _ in range(50):
         create_comment(entry)
