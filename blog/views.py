@@ -29,7 +29,6 @@ class BlogViewMixin:
     ordering = ["-timestamp", "-id"]  # ties broken by id so pages never overlap
 
     def get_queryset(self):
-        # Explicit: Meta.ordering is not applied to the GROUP BY of the comment counts.
         return Entry.objects.published().with_comment_counts().order_by(*self.ordering)
 
 
@@ -143,7 +142,8 @@ class EntrySearchView(BlogViewMixin, ListView):
     def get_queryset(self):
         if not self.form.is_valid():
             return Entry.objects.none()
-        return Entry.objects.published().with_comment_counts().search(self.form.cleaned_data["q"])
+        # search() orders by relevance; results show no comment counts.
+        return Entry.objects.published().search(self.form.cleaned_data["q"])
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
