@@ -25,7 +25,8 @@ Attributes and methods:
 * ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``port``, ``pid`` (Apache's parent,
   also the process group id), ``tmp``, ``sqlite_path``, ``env_file``, ``settings`` (dict).
 * ``error_log``: the text of Apache's error log so far (restarts append to it). To look only
-  at what a step logged: ``mark = len(server.error_log)`` ... ``server.error_log[mark:]``.
+  at what a step logged: ``mark = len(server.error_log)`` ... ``server.error_log[mark:]``;
+  ``wait_for_log(text, since=mark, timeout=10)`` waits for a line instead of sleeping.
 * ``stop()``: SIGTERM to the process group, wait, SIGKILL whatever is left. Idempotent.
 * ``kill9()``: SIGKILL to the whole process group at once (a crash), then reap it.
 * ``restart()``: ``stop()`` then start again on the same port, same database.
@@ -153,6 +154,15 @@ class Server:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+
+    def wait_for_log(self, text: str, since: int = 0, timeout: float = 10) -> bool:
+        """True once ``text`` is in the error log after offset ``since`` (False after timeout)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.error_log[since:]:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def process_env(self) -> dict[str, str]:
         """A clean environment: the settings come only from the env file, as in production."""
