@@ -339,14 +339,19 @@ def test_times_in_a_dst_gap_move_forward_and_overlaps_take_the_first(db, legacy_
 
 
 def test_timestamps_with_and_without_fractions(db, legacy_db):
-    """Microseconds are kept to the digit; whole seconds stay whole."""
+    """Microseconds are kept to the digit; whole seconds stay whole; an offset is an instant."""
     path = legacy_db(
-        [entry_row(1, "2013-10-12 09:05:14.026868"), entry_row(2, "2013-10-12 09:05:14")]
+        [
+            entry_row(1, "2013-10-12 09:05:14.026868"),
+            entry_row(2, "2013-10-12 09:05:14"),
+            entry_row(3, "2013-10-12T09:05:14+02:00"),
+        ]
     )
-    run_import(path, "--timezone", "UTC")
+    run_import(path, "--timezone", "America/New_York")
     stamps = dict(Entry.objects.values_list("id", "timestamp"))
-    assert stamps[1] == datetime(2013, 10, 12, 9, 5, 14, 26868, tzinfo=UTC)
-    assert stamps[2] == datetime(2013, 10, 12, 9, 5, 14, tzinfo=UTC)
+    assert stamps[1] == datetime(2013, 10, 12, 13, 5, 14, 26868, tzinfo=UTC)
+    assert stamps[2] == datetime(2013, 10, 12, 13, 5, 14, tzinfo=UTC)
+    assert stamps[3] == datetime(2013, 10, 12, 7, 5, 14, tzinfo=UTC)
 
 
 def test_an_unreadable_timestamp_stops_the_import(db, legacy_db):
