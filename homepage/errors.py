@@ -8,6 +8,7 @@ site's look that says what was wrong.
 
 import logging
 import os
+import signal
 import sys
 from urllib.parse import unquote_to_bytes
 
@@ -153,16 +154,37 @@ def _remember_file(sender, connection, **kwargs):
             connection.homepage_file_identity = None
 
 
+def _restart_mod_wsgi_daemon() -> bool:
+    """Ask mod_wsgi for a graceful restart of this daemon process (its documented SIGINT).
+
+    SQLite shares per-process state among all connections to one file (descriptors, the
+    WAL index), so a file that was read-only or replaced is only fully forgotten when every
+    thread's connection has closed, and idle threads may keep theirs for long. A fresh
+    process is the one reliable way; Apache starts it, in-flight requests finish first.
+    """
+    try:
+        import mod_wsgi
+    except ImportError:
+        return False
+    if not getattr(mod_wsgi, "process_group", ""):  # not a mod_wsgi daemon (tests, a shell)
+        return False
+    os.kill(os.getpid(), signal.SIGINT)
+    return True
+
+
 class DatabaseFileGuardMiddleware:
-    """Notice an SQLite file removed, replaced or made read-only under the running server.
+    """Notice an SQLite file removed, replaced or re-permissioned under the running server.
 
     Connections persist across requests (CONN_MAX_AGE) and an open file descriptor outlives
-    such a change: writes would go on into a deleted file (and be lost), or on into a file
-    an operator made read-only. So before each request compare the file with the one this
-    thread's connection opened (one stat() call) and reconnect when it changed; while the
-    file is missing answer 503 without connecting, since connecting would create an empty
-    database in its place.
+    such a change: writes would go on into a deleted file (and be lost), or keep failing
+    after an operator fixed the file's permissions. So before each request compare the file
+    (one stat() call) with the one this thread's connection opened. While the file is
+    missing answer 503 without connecting, since connecting would create an empty database
+    in its place. When it changed, reconnect, and under mod_wsgi restart the process once so
+    that no other thread keeps the old file.
     """
+
+    restarting = False  # one restart per process
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -183,6 +205,14 @@ class DatabaseFileGuardMiddleware:
             if connection.connection is not None and identity != getattr(
                 connection, "homepage_file_identity", identity
             ):
-                logger.warning("SQLite database %s changed on disk; reconnecting.", path)
                 connection.close()
+                if not DatabaseFileGuardMiddleware.restarting:
+                    DatabaseFileGuardMiddleware.restarting = _restart_mod_wsgi_daemon()
+                    logger.warning(
+                        "SQLite database %s changed on disk; reconnecting%s.",
+                        path,
+                        " and restarting this server process"
+                        if DatabaseFileGuardMiddleware.restarting
+                        else "",
+                    )
         return self.get_response(request)
