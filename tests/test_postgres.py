@@ -1,0 +1,164 @@
+"""PostgreSQL: the settings, and moving a running SQLite site over (docs/postgresql.md)."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+PROJECT = Path(__file__).resolve().parent.parent
+SERVER = "postgres://postgres@127.0.0.1:5432"
+# The dump of docs/postgresql.md: rows that migrate makes anew (content types,
+# permissions) are referred to by natural keys; sessions and lock-outs are left behind.
+DUMP = [
+    "dumpdata",
+    "--natural-foreign",
+    "--natural-primary",
+    "--exclude=contenttypes",
+    "--exclude=auth.permission",
+    "--exclude=sessions",
+    "--exclude=axes",
+]
+
+
+def manage(env, *args):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def postgres_url():
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    name = f"homepage_move_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"{SERVER}/{name}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_site(tmp_path):
+    """The environment of a SQLite site with entries, comments, gaps in the ids and an admin."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "HOMEPAGE_ENV_FILE": os.devnull,
+        "SECRET_KEY": "moving-day",
+        "DATA_DIR": str(tmp_path / "data"),
+    }
+    manage(env, "migrate", "-v0")
+    manage(env, "seed_blog", "--entries", "40", "--comments-per-entry", "3", "-v0")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User\n"
+        "from blog.models import Comment, Entry\n"
+        "Entry.objects.filter(pk__in=[3, 4, 40]).delete()\n"
+        "Comment.objects.filter(pk__in=Comment.objects.order_by('-pk').values('pk')[:2]).delete()\n"
+        "Entry.objects.filter(pk=7).update(is_draft=True)\n"
+        "Comment.objects.filter(pk=5).update(is_public=False)\n"
+        "User.objects.create_superuser('admin', 'admin@example.org', 'a long passphrase')\n",
+    )
+    return env
+
+
+def test_a_sqlite_site_moves_with_its_ids_and_sequences(sqlite_site, postgres_url, tmp_path):
+    """Every row arrives with its id; new rows get ids past the old ones; logins still work."""
+    postgres = {**sqlite_site, "DATABASE_URL": postgres_url}
+    dump = tmp_path / "site.json"
+    # The steps of docs/postgresql.md, "Moving a SQLite site to PostgreSQL".
+    manage(postgres, "migrate", "-v0")
+    manage(sqlite_site, *DUMP, "--output", str(dump))
+    loaded = manage(postgres, "loaddata", str(dump))
+    assert "Installed" in loaded
+
+    def rows(env, *labels):
+        return json.loads(manage(env, "dumpdata", "--natural-foreign", *labels))
+
+    before = rows(sqlite_site, "blog", "auth.user")
+    after = rows(postgres, "blog", "auth.user")
+    assert after == before
+    entries = [row["pk"] for row in after if row["model"] == "blog.entry"]
+    comments = [row["pk"] for row in after if row["model"] == "blog.comment"]
+    assert len(entries) == 37 and {3, 4, 40}.isdisjoint(entries)
+    assert len(comments) > 50
+    assert next(r for r in after if r["model"] == "blog.entry" and r["pk"] == 7)["fields"][
+        "is_draft"
+    ]
+    # The sequences moved past the loaded ids.
+    new_ids = (
+        manage(
+            postgres,
+            "shell",
+            "-c",
+            "from blog.models import Comment, Entry\n"
+            "entry = Entry.objects.create(title='After the move', body='On PostgreSQL now.')\n"
+            "comment = Comment.objects.create(entry=entry, text='Welcome.')\n"
+            "print(entry.pk, comment.pk)\n",
+        )
+        .splitlines()[-1]
+        .split()
+    )
+    assert int(new_ids[0]) > max(entries)
+    assert int(new_ids[1]) > max(comments)
+    # The admin's password hash came along.
+    checked = manage(
+        postgres,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User\n"
+        "print(User.objects.get(username='admin').check_password('a long passphrase'))",
+    )
+    assert checked.splitlines()[-1] == "True"
+
+
+def test_postgresql_settings_persistent_or_pooled(postgres_url):
+    """Persistent connections with health checks by default; psycopg's pool on request."""
+    code = (
+        "import django, json; django.setup()\n"
+        "from django.conf import settings; from django.db import connection\n"
+        "db = settings.DATABASES['default']\n"
+        "connection.ensure_connection()\n"
+        "print(json.dumps([db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS'], db['OPTIONS'],"
+        " connection.vendor]))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOMEPAGE_ENV_FILE": os.devnull,
+        "SECRET_KEY": "x",
+        "DJANGO_SETTINGS_MODULE": "homepage.settings",
+        "DATABASE_URL": postgres_url,
+    }
+
+    def settings_with(**extra):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=PROJECT,
+            env=env | extra,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    assert settings_with() == [600, True, {"connect_timeout": 5}, "postgresql"]
+    pooled = settings_with(DATABASE_POOL_SIZE="32")
+    assert pooled[0] == 0
+    assert pooled[2]["pool"] == {"min_size": 1, "max_size": 32, "timeout": 10}
+    assert pooled[3] == "postgresql"
