@@ -1,0 +1,234 @@
+"""Several Apache/mod_wsgi processes on PostgreSQL + Redis: no lost comment, no stale page,
+and a PostgreSQL restart survived by the same processes."""
+
+import os
+import random
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from tests.server import Browser, entry_links
+
+pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
+
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def scaleout_env():
+    """A new PostgreSQL database and a Redis key prefix of its own, both removed afterwards."""
+    name = f"homepage_scaleout_{uuid.uuid4().hex[:8]}"
+    prefix = f"homepage-scaleout-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield {
+        "DATABASE_URL": f"{POSTGRES}/{name}",
+        "REDIS_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": prefix,
+        "BLOG_COMMENT_MIN_SECONDS": "0",
+        "BLOG_COMMENT_RATE": "100000",
+    }
+    ensure_postgres_running()
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    server = redis.Redis.from_url(REDIS_URL)
+    keys = list(server.scan_iter(f"{prefix}:*"))
+    if keys:
+        server.delete(*keys)
+    server.close()
+
+
+def rows(env, query, params=()):
+    with psycopg.connect(env["DATABASE_URL"]) as connection:
+        return connection.execute(query, params).fetchall()
+
+
+def daemon_pids(server) -> set[int]:
+    """The mod_wsgi daemon processes (they run the Django code) of this server."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "-g", str(server.pid)], capture_output=True, text=True
+    ).stdout
+    return {int(line.split()[0]) for line in out.splitlines() if "(wsgi:" in line}
+
+
+def cluster() -> str:
+    return sorted(os.listdir("/etc/postgresql"))[-1]
+
+
+def pg_ctl(action: str) -> None:
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", cluster(), "main", action, "-m", "fast"]
+        if action == "stop"
+        else ["pg_ctlcluster", "--skip-systemctl-redirect", cluster(), "main", action],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def postgres_ready() -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
+
+
+def ensure_postgres_running() -> None:
+    if not postgres_ready():
+        subprocess.run(["bash", str(Path(__file__).parent.parent / "scripts" / "services")])
+
+
+def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
+    mod_wsgi_server, scaleout_env
+):
+    """2 processes x 16 threads, 12 comment writers and 8 readers at once: every comment
+    that got its redirect is stored once, and the entry page read right after each write
+    shows it, to the writer and to a reader who never posted."""
+    server = mod_wsgi_server(processes=2, threads=16, env=scaleout_env, seed=True)
+    entries = entry_links(Browser(server.url).get("/").text)
+    assert len(entries) >= 5
+    acknowledged, stale, errors = [], [], []
+    reads = {"count": 0}
+    writing = threading.Event()
+    writing.set()
+
+    def writer(number):
+        browser = Browser(server.url)
+        for i in range(6):
+            path = random.choice(entries)
+            text = f"scaleout {number}-{i} {uuid.uuid4().hex[:6]}"
+            try:
+                response = browser.post_comment(path, text, name=f"writer {number}")
+            except OSError as error:
+                errors.append(f"POST {path}: {error!r}")
+                continue
+            if response.status != 302 or response.comment_id is None:
+                errors.append(f"POST {path}: {response.status}")
+                continue
+            acknowledged.append((response.comment_id, text))
+            for reader in (browser, Browser(server.url)):
+                if text not in reader.get(path).text:
+                    stale.append((path, text))
+
+    def reader():
+        browser = Browser(server.url)
+        while writing.is_set():
+            path = random.choice([*entries, "/", "/feed/", "/feed/atom/"])
+            try:
+                status = browser.get(path).status
+            except OSError as error:
+                errors.append(f"GET {path}: {error!r}")
+                continue
+            reads["count"] += 1
+            if status != 200:
+                errors.append(f"GET {path}: {status}")
+
+    readers = [threading.Thread(target=reader) for _ in range(8)]
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(12)]
+    for thread in readers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join(timeout=300)
+    writing.clear()
+    for thread in readers:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert stale == []
+    assert len(acknowledged) == 72
+    stored = dict(
+        rows(
+            scaleout_env,
+            "SELECT id, text FROM blog_comment WHERE id = ANY(%s)",
+            ([cid for cid, _ in acknowledged],),
+        )
+    )
+    assert stored == dict(acknowledged)
+    counts = rows(
+        scaleout_env,
+        "SELECT count(*), count(DISTINCT text) FROM blog_comment WHERE text LIKE 'scaleout %%'",
+    )
+    assert counts == [(72, 72)]
+    # The pages came from the shared cache.
+    cached = redis.Redis.from_url(REDIS_URL).scan_iter(f"{scaleout_env['CACHE_KEY_PREFIX']}:*")
+    assert any(b"blog:page:" in key for key in cached)
+    assert len(daemon_pids(server)) == 2
+    assert "Traceback" not in server.error_log
+    print(f"\n{len(acknowledged)} comments, {reads['count']} reads, {len(errors)} errors")
+
+
+def test_postgresql_restart_under_load(mod_wsgi_server, scaleout_env):
+    """While PostgreSQL is down, requests that need it fail quickly with a 5xx (no hang
+    past the request timeout); once it is back the same daemon processes serve again,
+    and no request fails."""
+    timeout = 20
+    server = mod_wsgi_server(
+        processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
+    )
+    entries = entry_links(Browser(server.url).get("/").text)
+    pids = daemon_pids(server)
+    assert len(pids) == 2
+    results = []  # (started, seconds, status)
+    loading = threading.Event()
+    loading.set()
+
+    def load(number):
+        browser = Browser(server.url, timeout=timeout + 10)
+        while loading.is_set():
+            # The search page is never cached: it needs the database every time.
+            kind = random.choice(["search", "search", "entry", "comment"])
+            started = time.monotonic()
+            try:
+                if kind == "search":
+                    status = browser.get(f"/search/?q=word{random.randrange(10**6)}").status
+                elif kind == "entry":
+                    status = browser.get(random.choice(entries)).status
+                else:
+                    text = f"restart {number} {uuid.uuid4().hex[:8]}"
+                    status = browser.post_comment(random.choice(entries), text).status
+            except OSError as error:
+                status = repr(error)
+            results.append((started, time.monotonic() - started, status))
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        down = time.monotonic()
+        pg_ctl("stop")
+        time.sleep(4)
+        pg_ctl("start")
+        deadline = time.monotonic() + 60
+        while not postgres_ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        up = time.monotonic()
+        time.sleep(4)
+    finally:
+        loading.clear()
+        for thread in threads:
+            thread.join(timeout=timeout + 30)
+        ensure_postgres_running()
+
+    before = [r for r in results if r[0] < down]
+    during = [r for r in results if down <= r[0] < up]
+    after = [r for r in results if r[0] >= up + 0.5]
+    assert before and during and after
+    assert all(status in (200, 302) for _, _, status in before), before
+    assert all(status in (200, 302, 500, 503) for _, _, status in during), during
+    assert any(status in (500, 503) for _, _, status in during), "the outage went unnoticed"
+    assert max(seconds for _, seconds, _ in results) < timeout
+    failed_after = [r for r in after if r[2] not in (200, 302)]
+    assert failed_after == []
+    assert daemon_pids(server) == pids
+    slowest = max(seconds for _, seconds, status in during if status in (500, 503))
+    print(
+        f"\n{len(results)} requests: {len(before)} before, {len(during)} during the outage "
+        f"({sum(s in (500, 503) for _, _, s in during)} 5xx, slowest {slowest:.2f} s), "
+        f"{len(after)} after, all of them 2xx/3xx"
+    )
