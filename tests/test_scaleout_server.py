@@ -161,11 +161,15 @@ def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
     print(f"\n{len(acknowledged)} comments, {reads['count']} reads, {len(errors)} errors")
 
 
-def test_postgresql_restart_under_load(mod_wsgi_server, scaleout_env):
+@pytest.mark.parametrize("connections", ["persistent", "pool"])
+def test_postgresql_restart_under_load(mod_wsgi_server, scaleout_env, connections):
     """While PostgreSQL is down, requests that need it fail quickly with a 5xx (no hang
     past the request timeout); once it is back the same daemon processes serve again,
-    and no request fails."""
+    and no request fails. With persistent connections (CONN_MAX_AGE + health checks) and
+    with psycopg's pool (one connection per thread at most)."""
     timeout = 20
+    if connections == "pool":
+        scaleout_env["DATABASE_POOL_SIZE"] = "16"
     server = mod_wsgi_server(
         processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
     )
@@ -228,7 +232,7 @@ def test_postgresql_restart_under_load(mod_wsgi_server, scaleout_env):
     assert daemon_pids(server) == pids
     slowest = max(seconds for _, seconds, status in during if status in (500, 503))
     print(
-        f"\n{len(results)} requests: {len(before)} before, {len(during)} during the outage "
+        f"\n{connections}: {len(results)} requests: {len(before)} before, {len(during)} during the outage "
         f"({sum(s in (500, 503) for _, _, s in during)} 5xx, slowest {slowest:.2f} s), "
         f"{len(after)} after, all of them 2xx/3xx"
     )
