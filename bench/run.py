@@ -1,0 +1,443 @@
+"""Load the blog under Apache/mod_wsgi-express with wrk, against a hello-world ceiling.
+
+    .venv/bin/python bench/run.py            # the full run (100 and 100,000 entries)
+    .venv/bin/python bench/run.py --quick    # a short try-out (100 and 2,000 entries)
+    .venv/bin/python bench/run.py --database-url postgres://postgres@127.0.0.1:5432/postgres
+
+See bench/README.md for what it measures and the latest results.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+BENCH = Path(__file__).resolve().parent
+PROJECT = BENCH.parent
+sys.path.insert(0, str(PROJECT))
+
+from tests.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
+
+CACHE = BENCH / "cache"
+RESULTS = BENCH / "results"
+SEED_ARGS = ["--comments-per-entry", "3", "--seed", "1"]
+CASES = ("front", "deep", "entry", "feed", "mixed")
+PAGE_SIZE = 1024 * 1024
+
+
+# -- databases -----------------------------------------------------------------------
+
+
+def content_key() -> str:
+    """Changes whenever the seeded content or the schema would: cached databases go stale."""
+    digest = hashlib.sha256()
+    files = [PROJECT / "blog/management/commands/seed_blog.py", *SEED_ARGS]
+    files += sorted((PROJECT / "blog/migrations").glob("0*.py"))
+    for item in files:
+        digest.update(item.read_bytes() if isinstance(item, Path) else item.encode())
+    return digest.hexdigest()[:10]
+
+
+def manage(args: list[str], env: dict[str, str]) -> None:
+    # Inherits the terminal, so seed_blog's progress bar shows there.
+    subprocess.run([str(PYTHON), "manage.py", *args], cwd=PROJECT, env=env, check=True)
+
+
+def build_env(**settings: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "HOMEPAGE_ENV_FILE": os.devnull,
+        "SECRET_KEY": "bench-build-only",
+        **settings,
+    }
+
+
+def seed(entries: int, env: dict[str, str]) -> float:
+    manage(["migrate", "--noinput", "-v0"], env)
+    started = time.perf_counter()
+    manage(["seed_blog", "--entries", str(entries), *SEED_ARGS], env)
+    return time.perf_counter() - started
+
+
+def sqlite_database(entries: int) -> tuple[Path, float | None]:
+    """The cached SQLite file for this size (built when missing) and its seeding time."""
+    CACHE.mkdir(exist_ok=True)
+    key = content_key()
+    path = CACHE / f"blog-{entries}-{key}.sqlite3"
+    info = path.with_suffix(".json")
+    if not path.exists():
+        for stale in CACHE.glob(f"blog-{entries}-*"):
+            stale.unlink()
+        building = path.with_suffix(".building")
+        seconds = seed(entries, build_env(SQLITE_PATH=str(building)))
+        with contextlib.closing(sqlite3.connect(building)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for companion in ("-wal", "-shm"):
+            Path(f"{building}{companion}").unlink(missing_ok=True)
+        building.rename(path)
+        info.write_text(json.dumps({"seed_seconds": seconds}))
+    return path, json.loads(info.read_text()).get("seed_seconds") if info.exists() else None
+
+
+def postgres_database(entries: int, url: str) -> tuple[str, float | None]:
+    """A fresh copy of the cached PostgreSQL database for this size (a template database)."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+
+    def with_name(name: str) -> str:
+        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+    template, run = f"homepage_bench_{entries}_{content_key()}", f"homepage_bench_run_{entries}"
+    seconds = None
+    with psycopg.connect(with_name("postgres"), autocommit=True) as admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [template]
+        ).fetchone()
+        if not exists:
+            admin.execute(f'DROP DATABASE IF EXISTS "{template}_building"')
+            admin.execute(f'CREATE DATABASE "{template}_building"')
+            seconds = seed(entries, build_env(DATABASE_URL=with_name(f"{template}_building")))
+            admin.execute(f'ALTER DATABASE "{template}_building" RENAME TO "{template}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{run}" TEMPLATE "{template}"')
+    return with_name(run), seconds
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+class MemorySampler(threading.Thread):
+    """Samples the summed RSS of every process in Apache's process group."""
+
+    def __init__(self, pgid: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.pgid, self.interval = pgid, interval
+        self.samples: list[int] = []
+        self.stopping = threading.Event()
+
+    def rss(self) -> int:
+        total = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError, ValueError, IndexError):  # gone meanwhile
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) != self.pgid:
+                    continue
+                status = Path(f"/proc/{pid}/status").read_text()
+                if rss := re.search(r"VmRSS:\s+(\d+) kB", status):  # none for a zombie
+                    total += int(rss.group(1)) * 1024
+        return total
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.samples.append(self.rss())
+            self.stopping.wait(self.interval)
+
+    def __enter__(self):
+        self.samples.append(self.rss())
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopping.set()
+        self.join()
+        self.samples.append(self.rss())
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, seconds: float, connections: int, threads: int, script=None, args=()) -> dict:
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{round(seconds)}s"]
+    command += ["--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", str(script)]
+    command.append(url)
+    if args:
+        command += ["--", *args]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def number(pattern: str, default: float = 0.0) -> float:
+        match = re.search(pattern, output, re.MULTILINE)
+        return float(match.group(1)) if match else default
+
+    def percentile(p: int) -> float:
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        return float(match.group(1)) * UNITS[match.group(2)]
+
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return {
+        "rps": number(r"Requests/sec:\s+([\d.]+)"),
+        "requests": int(number(r"(\d+) requests in")),
+        "p50": percentile(50),
+        "p99": percentile(99),
+        "non_2xx_3xx": int(number(r"Non-2xx or 3xx responses: (\d+)")),
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "posts": int(number(r"^POSTS (\d+)")),
+        "output": output,
+    }
+
+
+def mixed_plan(server: Server, path: Path) -> None:
+    """100 request slots: 5 comment POSTs (a real form's CSRF cookie, token and hidden token)."""
+    browser = Browser(server.url)
+    front = browser.get("/")
+    entries = entry_links(front.text)
+    posts = []
+    for entry in entries:
+        page = Browser(server.url).get(entry)
+        _action, fields = form_fields(page.text)
+        if "token" in fields and "csrftoken" in page.cookies:
+            posts.append((entry, page.cookies["csrftoken"], fields))
+        if len(posts) == 5:
+            break
+    if not posts:
+        raise RuntimeError("no entry with an open comment form on the front page")
+    lines = []
+    gets = ["/"] * 3 + entries[:10] + ["/?page=2", "/?page=3", "/feed/"]
+    for slot in range(100):
+        if slot % 20 == 10:
+            entry, cookie, fields = posts[slot // 20 % len(posts)]
+            lines.append(
+                f"POST\t{entry}\t{cookie}\t{fields['csrfmiddlewaretoken']}\t{fields['token']}"
+            )
+        else:
+            lines.append(f"GET\t{gets[slot % len(gets)]}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def page_facts(server: Server) -> dict:
+    """URLs to load and SQL queries per page, counted in-process against the same database."""
+    result = subprocess.run(
+        [str(PYTHON), str(BENCH / "pages.py")],
+        cwd=PROJECT,
+        env=server.process_env() | {"PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def run_case(server, name, url, options, script=None, args=()) -> dict:
+    status = Browser(server.url).get(url.removeprefix(server.url)).status
+    if status != 200:  # a redirect or an error page would be measured as a fast success
+        raise RuntimeError(f"{url} answered {status}:\n{server.error_log[-3000:]}")
+    load = {"connections": options.connections, "threads": options.wrk_threads}
+    wrk(url, options.warmup, **load, script=script, args=args)
+    with MemorySampler(server.pid) as memory:
+        result = wrk(url, options.duration, **load, script=script, args=args)
+    result["rss_peak"] = max(memory.samples)
+    result["rss_growth"] = memory.samples[-1] - memory.samples[0]
+    result["errors"] = result["non_2xx_3xx"] + result["socket_errors"]
+    result["case"] = name
+    return result
+
+
+def server_options(options) -> dict:
+    return {"processes": options.processes, "threads": options.threads}
+
+
+def bench_hello(options) -> dict:
+    hello = Server(**server_options(options), extra_args=["--entry-point", str(BENCH / "hello.py")])
+    with hello:
+        return run_case(hello, "hello", hello.url + "/", options)
+
+
+VARIANTS = {"cached": {}, "uncached": {"BLOG_PAGE_CACHE_SECONDS": "0"}}
+
+
+def bench_blog(entries: int, variant: str, options, progress) -> tuple[list[dict], dict]:
+    env = {
+        "BLOG_COMMENT_MIN_SECONDS": "0",
+        "BLOG_COMMENT_RATE": "1000000000",
+        # A shared cache (Redis) must not hand one run's pages to the next.
+        "CACHE_KEY_PREFIX": f"bench-{time.time_ns()}",
+        **options.env,
+        **VARIANTS[variant],
+    }
+    if options.database_url:
+        env["DATABASE_URL"], seconds = postgres_database(entries, options.database_url)
+    else:
+        source, seconds = sqlite_database(entries)
+    server = Server(**server_options(options), env=env)
+    try:
+        if not options.database_url:
+            server.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, server.sqlite_path)
+        facts = page_facts(server)
+        facts["seed_seconds"] = seconds
+        server.start()
+        results = []
+        for case in CASES:
+            progress.set_description(f"{entries} entries, {variant}: {case}")
+            if case == "mixed":
+                plan = server.tmp / "mixed.plan"
+                mixed_plan(server, plan)
+                script_args = [str(plan), server.url]
+                result = run_case(
+                    server, case, server.url + "/", options, BENCH / "mixed.lua", script_args
+                )
+                if not options.database_url:
+                    result["comments_added"] = server.sql(
+                        "SELECT COUNT(*) FROM blog_comment WHERE name = 'bench'"
+                    )[0][0]
+            else:
+                result = run_case(server, case, server.url + facts["urls"][case], options)
+                cold, warm = facts["queries"][case]
+                result["queries"] = f"{cold}/{warm}" if warm != cold else str(cold)
+            result["entries"], result["variant"] = entries, variant
+            results.append(result)
+            progress.update()
+        if "Traceback" in server.error_log:
+            print(server.error_log[-3000:], file=sys.stderr)
+        return results, facts
+    finally:
+        server.close()
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+def megabytes(value: int) -> str:
+    return f"{value / PAGE_SIZE:.0f}"
+
+
+def table(hello: dict, runs: dict[tuple[int, str], list[dict]], small: int, big: int) -> str:
+    rows = [
+        "| case | entries | page cache | req/s | p50 ms | p99 ms | errors | ÷ hello | "
+        f"{big:,}/{small:,} | SQL | peak RSS MB | RSS Δ MB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def row(result, ratio="", entries="—", variant="—"):
+        rows.append(
+            f"| {result['case']} | {entries} | {variant} | {result['rps']:,.0f} | "
+            f"{result['p50']:.1f} | {result['p99']:.1f} | {result['errors']} | "
+            f"{result['rps'] / hello['rps']:.2f} | {ratio} | {result.get('queries', '—')} | "
+            f"{megabytes(result['rss_peak'])} | {megabytes(result['rss_growth'])} |"
+        )
+
+    row(hello)
+    found = {(r["entries"], r["variant"], r["case"]): r for rs in runs.values() for r in rs}
+    for case in CASES:
+        for variant in VARIANTS:
+            before, after = found[small, variant, case], found[big, variant, case]
+            row(before, entries=f"{small:,}", variant=variant)
+            slower = f"{before['rps'] / after['rps']:.2f}×"
+            row(after, ratio=slower, entries=f"{big:,}", variant=variant)
+    return "\n".join(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small database, short runs")
+    parser.add_argument("--database-url", help="a PostgreSQL server to compare with SQLite")
+    parser.add_argument("--duration", type=int, help="seconds per case (default 10, quick 3)")
+    parser.add_argument(
+        "--warmup", type=float, help="seconds before each case (default 3, quick 1)"
+    )
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra setting for the blog's servers, e.g. REDIS_URL=redis://127.0.0.1:6379/0",
+    )
+    options = parser.parse_args()
+    if options.duration is None:
+        options.duration = 3 if options.quick else 10
+    if options.warmup is None:
+        options.warmup = 1 if options.quick else 3
+    try:
+        options.env = dict(item.split("=", 1) for item in options.env)
+    except ValueError:
+        parser.error("--env takes KEY=VALUE")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    small, big = (100, 2_000) if options.quick else (100, 100_000)
+    command = "bench/run.py " + " ".join(sys.argv[1:])
+
+    started = datetime.now(UTC)
+    total = 1 + 2 * len(VARIANTS) * len(CASES)
+    with tqdm(total=total, disable=not sys.stdout.isatty()) as progress:
+        progress.set_description("hello world")
+        hello = bench_hello(options)
+        progress.update()
+        runs, facts = {}, {}
+        for entries in (small, big):
+            for variant in VARIANTS:
+                runs[entries, variant], facts[entries] = bench_blog(
+                    entries, variant, options, progress
+                )
+
+    vendor = facts[big]["vendor"]
+    lines = [
+        f"# {vendor}, {started:%Y-%m-%d %H:%M} UTC: `.venv/bin/python {command.strip()}`",
+        "",
+        f"mod_wsgi-express {options.processes} processes × {options.threads} threads for every "
+        f"case; wrk -t{options.wrk_threads} -c{options.connections}, {options.warmup:g} s warm-up "
+        f"then {options.duration:g} s per case; {os.cpu_count()} CPUs shared with wrk.",
+        "",
+        table(hello, runs, small, big),
+        "",
+    ]
+    for entries in (small, big):
+        fact = facts[entries]
+        mixed = ", ".join(
+            f"{variant} {r['posts']} sent / {r.get('comments_added', 'n/a')} stored"
+            for (size, variant), results in runs.items()
+            for r in results
+            if size == entries and r["case"] == "mixed"
+        )
+        lines.append(
+            f"- {entries:,} entries ({fact['pages']:,} pages): deep = `{fact['urls']['deep']}`, "
+            f"entry = `{fact['urls']['entry']}` ({fact['entry_comments']} comments); "
+            f"mixed-workload comment POSTs: {mixed}."
+            + (f" Seeded in {fact['seed_seconds']:.1f} s." if fact.get("seed_seconds") else "")
+        )
+    lines += [
+        "",
+        "SQL: queries per page counted in-process with the test client, cold/warm (a second "
+        "request, which the page cache answers). ÷ hello: req/s over the hello-world app's. "
+        f"{big:,}/{small:,}: how many times slower the page is at {big:,} entries. "
+        "RSS: all Apache processes together, sampled every 0.2 s; Δ from start to end of the case.",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    name = f"{started:%Y%m%d-%H%M%S}-{vendor}{'-quick' if options.quick else ''}"
+    (RESULTS / f"{name}.md").write_text(report)
+    raw = {
+        "hello": hello,
+        "runs": {f"{size} {variant}": results for (size, variant), results in runs.items()},
+        "facts": facts,
+        "command": command,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str))
+    print(f"Written to {RESULTS / name}.md (raw figures in .json)")
+
+
+if __name__ == "__main__":
+    main()
