@@ -18,6 +18,7 @@ from django.views.generic import (
 from blog import notifications, spam
 from blog.forms import CommentForm, SearchForm
 from blog.models import Entry
+from blog.pagination import TwoEndedPaginator
 
 DUPLICATE_WINDOW = timedelta(minutes=30)
 
@@ -26,6 +27,7 @@ class BlogViewMixin:
     date_field = "timestamp"
     month_format = "%b"
     paginate_by = 10
+    paginator_class = TwoEndedPaginator
     ordering = ["-timestamp", "-id"]  # ties broken by id so pages never overlap
 
     def get_queryset(self):
