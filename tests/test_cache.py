@@ -1,5 +1,6 @@
 """The page cache (blog/cache.py): pages served without rendering, and never stale."""
 
+import io
 import re
 import time
 import uuid
@@ -9,6 +10,7 @@ import pytest
 import redis
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import transaction
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -218,6 +220,13 @@ def test_bulk_writes_show_after_bump_version(client, create_entry):
     Entry.objects.bulk_create([Entry(title="Bulk", slug="bulk", body="x", body_html="x")])
     bump_version()
     assert "Bulk" in client.get("/").content.decode()
+
+
+def test_seeding_shows_at_once(client, db):
+    """seed_blog inserts in bulk (no signals) and bumps the version itself."""
+    assert "No entries yet" in client.get("/").content.decode()
+    call_command("seed_blog", "--entries", "3", "--comments-per-entry", "1", stdout=io.StringIO())
+    assert "No entries yet" not in client.get("/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from tqdm import tqdm
 
+from blog.cache import bump_version
 from blog.markup import render_markdown
 from blog.models import Comment, Entry
 
@@ -135,6 +136,7 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 for sql in connection.ops.sequence_reset_sql(no_style(), [Entry, Comment]):
                     cursor.execute(sql)
+            bump_version()  # bulk_create sends no signals: cached pages must go
         self.stdout.write(f"Added {entries} entries and {added} comments.")
 
     def seed(self, entries, per_entry, options):
