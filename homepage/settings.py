@@ -185,7 +185,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "homepage.filecache.FileBasedCache",
             "LOCATION": Path(os.environ.get("CACHE_DIR", DATA_DIR / "cache")),
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},

@@ -32,7 +32,7 @@ def _private_cache(tmp_path_factory):
     share no rate limits or pages, and a REDIS_URL in the environment is never flushed."""
     from django.test import override_settings
 
-    backend = "django.core.cache.backends.filebased.FileBasedCache"
+    backend = "homepage.filecache.FileBasedCache"
     location = tmp_path_factory.mktemp("cache")
     with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": location}}):
         yield

@@ -390,7 +390,7 @@ def test_default_cache_is_shared_files_under_the_data_dir():
     run = [sys.executable, "-c", "import django; django.setup();" + code]
     files = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
     assert files.split() == [
-        "django.core.cache.backends.filebased.FileBasedCache",
+        "homepage.filecache.FileBasedCache",
         "/srv/blogdata/cache",
         "homepage",
     ]
