@@ -120,7 +120,8 @@ def method_not_allowed(request, allowed) -> HttpResponse:
 
 
 class EmptyErrorBodyMiddleware:
-    """Give Django's bodiless 405 (an unknown or wrong HTTP method) a page saying so."""
+    """Give Django's bodiless 405 (a method the view does not take, such as a POST to a list
+    page) a page saying so."""
 
     def __init__(self, get_response):
         self.get_response = get_response
