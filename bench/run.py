@@ -110,9 +110,18 @@ def postgres_database(entries: int, url: str) -> tuple[str, float | None]:
             "SELECT 1 FROM pg_database WHERE datname = %s", [template]
         ).fetchone()
         if not exists:
-            admin.execute(f'DROP DATABASE IF EXISTS "{template}_building"')
+            stale = admin.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                [f"homepage\\_bench\\_{entries}\\_%"],
+            ).fetchall()
+            for (name,) in stale:  # seeded by an older seed_blog or schema
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
             admin.execute(f'CREATE DATABASE "{template}_building"')
             seconds = seed(entries, build_env(DATABASE_URL=with_name(f"{template}_building")))
+            # What autovacuum would soon do after a bulk load: planner statistics, and the
+            # visibility map that lets counts be index-only scans.
+            with psycopg.connect(with_name(f"{template}_building"), autocommit=True) as db:
+                db.execute("VACUUM ANALYZE")
             admin.execute(f'ALTER DATABASE "{template}_building" RENAME TO "{template}"')
         admin.execute(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{run}" TEMPLATE "{template}"')
@@ -236,6 +245,17 @@ def page_facts(server: Server) -> dict:
     return json.loads(result.stdout)
 
 
+def bench_comments(server: Server, database_url: str | None) -> int:
+    """How many of the mixed workload's comments the database holds."""
+    query = "SELECT COUNT(*) FROM blog_comment WHERE name = 'bench'"
+    if not database_url:
+        return server.sql(query)[0][0]
+    import psycopg
+
+    with psycopg.connect(database_url) as db:
+        return db.execute(query).fetchone()[0]
+
+
 def run_case(server, name, url, options, script=None, args=()) -> dict:
     status = Browser(server.url).get(url.removeprefix(server.url)).status
     if status != 200:  # a redirect or an error page would be measured as a fast success
@@ -245,6 +265,7 @@ def run_case(server, name, url, options, script=None, args=()) -> dict:
     with MemorySampler(server.pid) as memory:
         result = wrk(url, options.duration, **load, script=script, args=args)
     result["rss_peak"] = max(memory.samples)
+    result["rss_end"] = memory.samples[-1]
     result["rss_growth"] = memory.samples[-1] - memory.samples[0]
     result["errors"] = result["non_2xx_3xx"] + result["socket_errors"]
     result["case"] = name
@@ -295,10 +316,7 @@ def bench_blog(entries: int, variant: str, options, progress) -> tuple[list[dict
                 result = run_case(
                     server, case, server.url + "/", options, BENCH / "mixed.lua", script_args
                 )
-                if not options.database_url:
-                    result["comments_added"] = server.sql(
-                        "SELECT COUNT(*) FROM blog_comment WHERE name = 'bench'"
-                    )[0][0]
+                result["comments_added"] = bench_comments(server, env.get("DATABASE_URL"))
             else:
                 result = run_case(server, case, server.url + facts["urls"][case], options)
                 cold, warm = facts["queries"][case]
@@ -388,9 +406,12 @@ def main():
         runs, facts = {}, {}
         for entries in (small, big):
             for variant in VARIANTS:
-                runs[entries, variant], facts[entries] = bench_blog(
-                    entries, variant, options, progress
+                runs[entries, variant], fact = bench_blog(entries, variant, options, progress)
+                # Only the run that built the database knows how long seeding took.
+                fact["seed_seconds"] = fact["seed_seconds"] or facts.get(entries, {}).get(
+                    "seed_seconds"
                 )
+                facts[entries] = fact
 
     vendor = facts[big]["vendor"]
     lines = [
@@ -411,10 +432,15 @@ def main():
             for r in results
             if size == entries and r["case"] == "mixed"
         )
+        memory = "; ".join(
+            f"{variant} " + " → ".join(megabytes(r["rss_end"]) for r in results)
+            for (size, variant), results in runs.items()
+            if size == entries
+        )
         lines.append(
             f"- {entries:,} entries ({fact['pages']:,} pages): deep = `{fact['urls']['deep']}`, "
             f"entry = `{fact['urls']['entry']}` ({fact['entry_comments']} comments); "
-            f"mixed-workload comment POSTs: {mixed}."
+            f"mixed-workload comment POSTs: {mixed}. Apache RSS (MB) after each case: {memory}."
             + (f" Seeded in {fact['seed_seconds']:.1f} s." if fact.get("seed_seconds") else "")
         )
     lines += [
