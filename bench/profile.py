@@ -5,7 +5,7 @@
     .venv/bin/python bench/profile.py --entries 100000 "/?page=5000"
 
 Serves the cached benchmark database (bench/cache, built by bench/run.py when missing) with
-one mod_wsgi daemon process and the page cache off, loads the page with wrk, samples the
+one mod_wsgi daemon process and the page cache off (--cached: on), loads the page with wrk, samples the
 daemon with py-spy, and prints the share of samples in the functions that matter.
 """
 
@@ -25,7 +25,10 @@ from run import PROJECT, sqlite_database  # noqa: E402
 from tests.server import Browser, Server  # noqa: E402
 
 PY_SPY = PROJECT / ".venv" / "bin" / "py-spy"
-SHOWN = ("blog/", "homepage/", "paginator.py", "template/base.py", "sqlite3/base.py", "csp/")
+SHOWN = (
+    "blog/", "homepage/", "paginator.py", "template/base.py", "sqlite3/base.py", "csp/",
+    "axes/", "django/middleware/", "django/contrib/", "cache/backends/", "handlers/wsgi.py",
+)  # fmt: skip
 
 
 def daemon_pids(pgid: int) -> list[str]:
@@ -65,11 +68,13 @@ def main():
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--cached", action="store_true", help="keep the page cache on")
     options = parser.parse_args()
     if not PY_SPY.exists():
         parser.error(f"py-spy is not installed: {PY_SPY.parent}/pip install py-spy")
     source, _seconds = sqlite_database(options.entries)
-    server = Server(processes=1, threads=16, env={"BLOG_PAGE_CACHE_SECONDS": "0"})
+    env = {} if options.cached else {"BLOG_PAGE_CACHE_SECONDS": "0"}
+    server = Server(processes=1, threads=16, env=env)
     try:
         server.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, server.sqlite_path)
