@@ -1,5 +1,7 @@
 """Turn reader- and author-written text into safe HTML."""
 
+import threading
+
 import markdown
 import nh3
 from django.utils.html import linebreaks, urlize
@@ -19,12 +21,20 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
+# Building a Markdown instance costs more than converting a short body, but an instance
+# keeps state while it converts: one per thread (mod_wsgi serves on many), reset each use.
+_local = threading.local()
+
+
 def _markdown() -> markdown.Markdown:
-    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
-    # Raw HTML in a body is shown as text, as the old site did, not interpreted.
-    md.preprocessors.deregister("html_block")
-    md.inlinePatterns.deregister("html")
-    return md
+    md = getattr(_local, "md", None)
+    if md is None:
+        md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+        # Raw HTML in a body is shown as text, as the old site did, not interpreted.
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        _local.md = md
+    return md.reset()
 
 
 def render_markdown(text: str) -> str:
