@@ -50,6 +50,14 @@ def rows(env, query, params=()):
         return connection.execute(query, params).fetchall()
 
 
+def seeded_entries(server) -> list[str]:
+    front = Browser(server.url).get("/")
+    assert front.status == 200, front.text[:2000]
+    entries = entry_links(front.text)
+    assert len(entries) >= 5
+    return entries
+
+
 def daemon_pids(server) -> set[int]:
     """The mod_wsgi daemon processes (they run the Django code) of this server."""
     out = subprocess.run(
@@ -89,8 +97,7 @@ def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
     that got its redirect is stored once, and the entry page read right after each write
     shows it, to the writer and to a reader who never posted."""
     server = mod_wsgi_server(processes=2, threads=16, env=scaleout_env, seed=True)
-    entries = entry_links(Browser(server.url).get("/").text)
-    assert len(entries) >= 5
+    entries = seeded_entries(server)
     acknowledged, stale, errors = [], [], []
     reads = {"count": 0}
     writing = threading.Event()
@@ -175,7 +182,7 @@ def test_postgresql_restart_under_load(
     server = mod_wsgi_server(
         processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
     )
-    entries = entry_links(Browser(server.url).get("/").text)
+    entries = seeded_entries(server)
     pids = daemon_pids(server)
     assert len(pids) == 2
     results = []  # (started, seconds, status)
