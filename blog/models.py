@@ -19,10 +19,25 @@ SEARCH_CONFIG = "english"  # PostgreSQL text search configuration (stemming, sto
 models.CharField.register_lookup(Length)
 
 
+# Longer than any such period (DST included) and shorter than two: added to the start of
+# one, it lands in the next.
+PERIOD_STEP = {"year": timedelta(days=370), "month": timedelta(days=32), "day": timedelta(hours=36)}
+
+
+def period_start(moment: datetime, kind: str) -> datetime:
+    """The start of the year, month or day holding moment, in the site's time zone."""
+    local = timezone.localtime(moment)
+    fields = {"year": (local.year, 1, 1), "month": (local.year, local.month, 1)}
+    return timezone.make_aware(datetime(*fields.get(kind, (local.year, local.month, local.day))))
+
+
 class EntryQuerySet(models.QuerySet):
     def published(self):
         """Entries readers may see: not drafts, and not scheduled for later."""
-        return self.filter(is_draft=False, timestamp__lte=timezone.now())
+        # NOT (timestamp > now) rather than timestamp <= now: SQLite ranges its index scan
+        # on the first upper bound it is given, and this one would beat an archive's tighter
+        # bound (1 January next year), scanning every newer entry. PostgreSQL reads both alike.
+        return self.filter(~Q(timestamp__gt=timezone.now()), is_draft=False)
 
     def with_comment_counts(self):
         # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
@@ -36,30 +51,35 @@ class EntryQuerySet(models.QuerySet):
         )
         return self.annotate(comment_count=Coalesce(Subquery(public), 0))
 
-    def years(self):
-        """The first moment of each year (local time) that has entries, newest first.
+    def dates_with_entries(self, kind: str) -> list[datetime]:
+        """The first moment of each year, month or day (local time) with entries, newest first.
 
-        Two short indexed queries, however many entries (dates() would truncate every
-        row's timestamp): the oldest entry, then, for each year since, the first entry on
-        or after its 1 January, all in one query.
+        What dates() gives, from a few index entries per period instead of truncating the
+        timestamp of every row: the oldest and the newest entry, then, for each period
+        between, the first entry on or after its start, all in one query.
         """
-        oldest = self.order_by("timestamp").values_list("pk", "timestamp").first()
-        if oldest is None:
+        span = [
+            self.order_by(order).values_list("pk", "timestamp").first()
+            for order in ("timestamp", "-timestamp")
+        ]
+        if span[0] is None:
             return []
-        first_year, this_year = timezone.localtime(oldest[1]).year, timezone.localtime().year
-        starts = {
-            year: timezone.make_aware(datetime(year, 1, 1))
-            for year in range(first_year, this_year + 1)
-        }
+        starts, start, newest = {}, period_start(span[0][1], kind), span[1][1]
+        while start <= newest:
+            starts[f"p{len(starts)}"] = start
+            start = period_start(start + PERIOD_STEP[kind], kind)
+        # Each probe's bound first: SQLite ranges its index scan on the first lower bound, and
+        # an archive's own (1 January) would make every probe walk from there.
         probes = {
-            f"y{year}": Subquery(
-                self.filter(timestamp__gte=start).order_by("timestamp").values("timestamp")[:1]
+            name: Subquery(
+                (self.model.objects.filter(timestamp__gte=start) & self)
+                .order_by("timestamp")
+                .values("timestamp")[:1]
             )
-            for year, start in starts.items()
+            for name, start in starts.items()
         }
-        found = self.model.objects.filter(pk=oldest[0]).values(**probes).get().values()
-        years = {timezone.localtime(timestamp).year for timestamp in found if timestamp}
-        return [starts[year] for year in sorted(years, reverse=True)]
+        found = self.model.objects.filter(pk=span[0][0]).values(**probes).get().values()
+        return sorted({period_start(at, kind) for at in found if at is not None}, reverse=True)
 
     def search(self, query: str):
         """Entries whose title or body match every word of query, best match first.
@@ -215,9 +235,8 @@ class Entry(models.Model):
 
     def neighbours(self) -> tuple["Entry | None", "Entry | None"]:
         """The published entries just before and after this one, as (older, newer), in one query."""
-        # Each bound comes first and stands alone: SQLite ranges its index scan on the first
-        # upper bound (published() has one too) and cannot range on an OR; without that
-        # an old entry's neighbours cost a walk through every newer entry.
+        # Each bound stands alone, outside any OR: SQLite cannot range its index scan on an
+        # OR, and an old entry's neighbours would cost a walk through every newer entry.
         published = Entry.objects.published()
         same_time = {"timestamp": self.timestamp}
         older = (Entry.objects.filter(timestamp__lte=self.timestamp) & published).exclude(
