@@ -468,3 +468,35 @@ def test_redis_page_cache_and_rate_limit(
     assert spam.rate_limited("192.0.2.9") is False
     assert spam.rate_limited("192.0.2.9") is True
     assert any("comment-rate:192.0.2.9" in k.decode() for k in server.scan_iter(f"{prefix}:*"))
+
+
+def _count(location, key, times):
+    from homepage.filecache import FileBasedCache
+
+    counter = FileBasedCache(location, {})
+    for _ in range(times):
+        if not counter.add(key, 1, timeout=60):
+            counter.incr(key)
+
+
+def test_file_cache_counts_exactly_across_processes(tmp_path):
+    """The default cache's add()/incr() lose no count when processes count one key at once
+    (the comment rate limit), and incr() keeps the key's expiry."""
+    import multiprocessing
+
+    from homepage.filecache import FileBasedCache
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_count, args=(tmp_path, "hits", 100)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    counter = FileBasedCache(tmp_path, {})
+    assert counter.get("hits") == 400
+    counter.set("brief", 1, timeout=1)
+    assert counter.incr("brief") == 2
+    time.sleep(1.1)
+    assert counter.get("brief") is None
+    with pytest.raises(ValueError):
+        counter.incr("brief")
