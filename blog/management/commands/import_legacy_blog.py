@@ -48,7 +48,9 @@ class Command(BaseCommand):
         except LegacyError as exc:
             raise CommandError(str(exc)) from exc
         except DatabaseError as exc:
-            raise CommandError(f"the import failed, nothing was written: {exc}") from exc
+            # One line: PostgreSQL's messages go on with DETAIL: lines.
+            reason = " ".join(str(exc).split())
+            raise CommandError(f"the import failed, nothing was written: {reason}") from exc
 
         if verbosity:
             for warning in report.warnings:
