@@ -251,10 +251,8 @@ def test_errors_exit_non_zero_with_one_line(tmp_path):
 def test_progress_bar_on_a_terminal_only(db, tmp_path):
     """A tqdm bar on a terminal; none when the output is not one (call_command above)."""
     target = tmp_path / "target.sqlite3"
-    env = os.environ | {
-        "SQLITE_PATH": str(target),
-        "DATABASE_URL": "",
-    }  # also in the PostgreSQL run
+    # Into this SQLite file, also when the suite runs on PostgreSQL.
+    env = os.environ | {"SQLITE_PATH": str(target), "DATABASE_URL": ""}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
     )
