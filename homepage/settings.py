@@ -305,3 +305,4 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_VERBOSE = False  # no banner at start-up; failures and lock-outs still log as warnings
+AXES_USERNAME_CALLABLE = "homepage.axes_username.recorded_username"  # fits its column
