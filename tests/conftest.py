@@ -2,6 +2,7 @@ import contextlib
 import fcntl
 import os
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -89,6 +90,21 @@ def _postgres_in_use(request):
         return
     with _postgres_lock(fcntl.LOCK_SH):
         yield
+
+
+@pytest.fixture
+def postgres_url():
+    """A new, empty PostgreSQL database on 127.0.0.1:5432, dropped afterwards (its URL)."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

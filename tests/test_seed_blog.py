@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import uuid
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -118,21 +117,6 @@ def test_no_progress_bar_when_not_on_a_terminal():
     call_command("seed_blog", "--entries", "3", "--batch-size", "1", stdout=out, stderr=err)
     assert out.getvalue() == "Added 3 entries and 9 comments.\n"
     assert err.getvalue() == ""
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"test_seed_blog_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
