@@ -1,4 +1,6 @@
+import contextlib
 import os
+import pty
 import subprocess
 import sys
 from datetime import timedelta
@@ -117,6 +119,33 @@ def test_no_progress_bar_when_not_on_a_terminal():
     call_command("seed_blog", "--entries", "3", "--batch-size", "1", stdout=out, stderr=err)
     assert out.getvalue() == "Added 3 entries and 9 comments.\n"
     assert err.getvalue() == ""
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """On a terminal, seeding shows a progress bar counting the entries."""
+    env = os.environ | {"DATA_DIR": str(tmp_path), "HOMEPAGE_ENV_FILE": os.devnull}
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    terminal, child = pty.openpty()
+    subprocess.run(
+        [*manage, "seed_blog", "--entries", "30", "--batch-size", "10"],
+        cwd=ROOT,
+        env=env,
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        check=True,
+        timeout=120,
+    )
+    os.close(child)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once everything written is read
+        while chunk := os.read(terminal, 4096):
+            output += chunk
+    os.close(terminal)
+    assert b"30/30" in output
+    assert b"Added 30 entries and 90 comments." in output
 
 
 @pytest.mark.postgres
