@@ -124,9 +124,10 @@ if os.environ.get("DATABASE_URL"):
         if pool_size := env_int("DATABASE_POOL_SIZE", 0):
             # psycopg's pool instead of one persistent connection per thread (docs/postgresql.md).
             # Django refuses CONN_MAX_AGE with a pool; the pool checks each connection it
-            # lends (CONN_HEALTH_CHECKS), and a thread waits up to "timeout" for a free one.
+            # lends (CONN_HEALTH_CHECKS); a thread waits DATABASE_POOL_TIMEOUT s at most.
             DATABASES["default"]["CONN_MAX_AGE"] = 0
-            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+            timeout = env_int("DATABASE_POOL_TIMEOUT", 10)
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": timeout}
 else:
     # A clean checkout has no data directory yet; migrate must be able to create the file.
     with contextlib.suppress(OSError):

@@ -178,7 +178,8 @@ def test_postgresql_restart_under_load(
     with psycopg's pool (one connection per thread at most)."""
     timeout = 20
     if connections == "pool":
-        scaleout_env["DATABASE_POOL_SIZE"] = "16"
+        # A wait for a connection shorter than the outage, so the outage shows.
+        scaleout_env |= {"DATABASE_POOL_SIZE": "16", "DATABASE_POOL_TIMEOUT": "2"}
     server = mod_wsgi_server(
         processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
     )
@@ -228,7 +229,7 @@ def test_postgresql_restart_under_load(
             thread.join(timeout=timeout + 30)
         ensure_postgres_running()
 
-    before = [r for r in results if r[0] < down]
+    before = [r for r in results if r[0] + r[1] < down]  # over before the stop
     during = [r for r in results if down <= r[0] < up]
     after = [r for r in results if r[0] >= up + 0.5]
     assert before and during and after
