@@ -277,16 +277,15 @@ def server_options(options) -> dict:
     return {"processes": options.processes, "threads": options.threads}
 
 
-def bench_hello(options) -> dict:
-    hello = Server(**server_options(options), extra_args=["--entry-point", str(BENCH / "hello.py")])
-    with hello:
-        return run_case(hello, "hello", hello.url + "/", options)
+def hello_server(options) -> Server:
+    return Server(**server_options(options), extra_args=["--entry-point", str(BENCH / "hello.py")])
 
 
 VARIANTS = {"cached": {}, "uncached": {"BLOG_PAGE_CACHE_SECONDS": "0"}}
 
 
-def bench_blog(entries: int, variant: str, options, progress) -> tuple[list[dict], dict]:
+def blog_server(entries: int, variant: str, options) -> tuple[Server, dict]:
+    """A started server on a fresh copy of the seeded database, and the facts of its pages."""
     env = {
         "BLOG_COMMENT_MIN_SECONDS": "0",
         "BLOG_COMMENT_RATE": "1000000000",
@@ -300,36 +299,51 @@ def bench_blog(entries: int, variant: str, options, progress) -> tuple[list[dict
     else:
         source, seconds = sqlite_database(entries)
     server = Server(**server_options(options), env=env)
+    if not options.database_url:
+        server.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, server.sqlite_path)
+    facts = page_facts(server)
+    facts["seed_seconds"] = seconds
+    server.start()
+    return server, facts
+
+
+def bench_case(server: Server, facts: dict, case: str, options) -> dict:
+    if case == "mixed":
+        plan = server.tmp / "mixed.plan"
+        mixed_plan(server, plan)
+        script_args = [str(plan), server.url]
+        result = run_case(server, case, server.url + "/", options, BENCH / "mixed.lua", script_args)
+        result["comments_added"] = bench_comments(server, server.settings.get("DATABASE_URL"))
+    else:
+        result = run_case(server, case, server.url + facts["urls"][case], options)
+        cold, warm = facts["queries"][case]
+        result["queries"] = f"{cold}/{warm}" if warm != cold else str(cold)
+    return result
+
+
+def bench_variant(variant: str, sizes, options, progress) -> tuple[dict, dict]:
+    """Every case on both databases, the two sizes back to back so that both see the same
+    machine (it is shared: its load drifts over minutes)."""
+    servers, runs = {}, {entries: [] for entries in sizes}
     try:
-        if not options.database_url:
-            server.data_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, server.sqlite_path)
-        facts = page_facts(server)
-        facts["seed_seconds"] = seconds
-        server.start()
-        results = []
+        for entries in sizes:
+            servers[entries] = blog_server(entries, variant, options)
         for case in CASES:
-            progress.set_description(f"{entries} entries, {variant}: {case}")
-            if case == "mixed":
-                plan = server.tmp / "mixed.plan"
-                mixed_plan(server, plan)
-                script_args = [str(plan), server.url]
-                result = run_case(
-                    server, case, server.url + "/", options, BENCH / "mixed.lua", script_args
-                )
-                result["comments_added"] = bench_comments(server, env.get("DATABASE_URL"))
-            else:
-                result = run_case(server, case, server.url + facts["urls"][case], options)
-                cold, warm = facts["queries"][case]
-                result["queries"] = f"{cold}/{warm}" if warm != cold else str(cold)
-            result["entries"], result["variant"] = entries, variant
-            results.append(result)
-            progress.update()
-        if "Traceback" in server.error_log:
-            print(server.error_log[-3000:], file=sys.stderr)
-        return results, facts
+            for entries in sizes:
+                progress.set_description(f"{entries} entries, {variant}: {case}")
+                server, facts = servers[entries]
+                result = bench_case(server, facts, case, options)
+                result["entries"], result["variant"] = entries, variant
+                runs[entries].append(result)
+                progress.update()
+        for server, _facts in servers.values():
+            if "Traceback" in server.error_log:
+                print(server.error_log[-3000:], file=sys.stderr)
+        return runs, {entries: facts for entries, (_server, facts) in servers.items()}
     finally:
-        server.close()
+        for server, _facts in servers.values():
+            server.close()
 
 
 # -- the report -------------------------------------------------------------------------
@@ -403,20 +417,28 @@ def main():
         postgres_lock = open("/tmp/homepage-postgres.lock", "a")  # noqa: SIM115
         fcntl.flock(postgres_lock, fcntl.LOCK_SH)
     started = datetime.now(UTC)
-    total = 1 + 2 * len(VARIANTS) * len(CASES)
-    with tqdm(total=total, disable=not sys.stdout.isatty()) as progress:
+    total = 2 + 2 * len(VARIANTS) * len(CASES)
+    with (
+        tqdm(total=total, disable=not sys.stdout.isatty()) as progress,
+        hello_server(options) as ceiling,
+    ):
+        # The ceiling before and after the blog's cases: the machine's load drifts.
         progress.set_description("hello world")
-        hello = bench_hello(options)
+        hellos = [run_case(ceiling, "hello", ceiling.url + "/", options)]
         progress.update()
         runs, facts = {}, {}
-        for entries in (small, big):
-            for variant in VARIANTS:
-                runs[entries, variant], fact = bench_blog(entries, variant, options, progress)
-                # Only the run that built the database knows how long seeding took.
-                fact["seed_seconds"] = fact["seed_seconds"] or facts.get(entries, {}).get(
-                    "seed_seconds"
-                )
-                facts[entries] = fact
+        for variant in VARIANTS:
+            variant_runs, variant_facts = bench_variant(variant, (small, big), options, progress)
+            for entries in (small, big):
+                runs[entries, variant] = variant_runs[entries]
+                # Only the server that built the database knows how long seeding took.
+                seconds = facts.get(entries, {}).get("seed_seconds")
+                facts[entries] = variant_facts[entries]
+                facts[entries]["seed_seconds"] = facts[entries]["seed_seconds"] or seconds
+        progress.set_description("hello world")
+        hellos.append(run_case(ceiling, "hello", ceiling.url + "/", options))
+        progress.update()
+    hello = dict(hellos[0], rps=sum(h["rps"] for h in hellos) / len(hellos))
 
     vendor = facts[big]["vendor"]
     lines = [
@@ -428,6 +450,8 @@ def main():
         "",
         table(hello, runs, small, big),
         "",
+        f"- hello world: {hellos[0]['rps']:,.0f} req/s before the blog's cases, "
+        f"{hellos[1]['rps']:,.0f} after; ÷ hello divides by their mean.",
     ]
     for entries in (small, big):
         fact = facts[entries]
@@ -461,7 +485,7 @@ def main():
     name = f"{started:%Y%m%d-%H%M%S}-{vendor}{'-quick' if options.quick else ''}"
     (RESULTS / f"{name}.md").write_text(report)
     raw = {
-        "hello": hello,
+        "hello": hellos,
         "runs": {f"{size} {variant}": results for (size, variant), results in runs.items()},
         "facts": facts,
         "command": command,
