@@ -333,14 +333,26 @@ def bench_variant(variant: str, sizes, options, progress) -> tuple[dict, dict]:
     try:
         for entries in sizes:
             servers[entries] = blog_server(entries, variant, options)
+        # Copying the big database leaves hundreds of MB for the kernel to write back, and a
+        # fresh server is slower for its first seconds of load: either would slow the first case.
+        os.sync()
+        for server, _facts in servers.values():
+            load = {"connections": options.connections, "threads": options.wrk_threads}
+            wrk(server.url + "/", 3 * options.warmup, **load)
         for case in CASES:
+            best = {}
+            for _round in range(options.repeat):
+                for entries in sizes:
+                    progress.set_description(f"{entries} entries, {variant}: {case}")
+                    server, facts = servers[entries]
+                    result = bench_case(server, facts, case, options)
+                    result["entries"], result["variant"] = entries, variant
+                    # Other programs on the machine only ever slow a run down: keep the best.
+                    if entries not in best or result["rps"] > best[entries]["rps"]:
+                        best[entries] = result
+                    progress.update()
             for entries in sizes:
-                progress.set_description(f"{entries} entries, {variant}: {case}")
-                server, facts = servers[entries]
-                result = bench_case(server, facts, case, options)
-                result["entries"], result["variant"] = entries, variant
-                runs[entries].append(result)
-                progress.update()
+                runs[entries].append(best[entries])
         for server, _facts in servers.values():
             if "Traceback" in server.error_log:
                 print(server.error_log[-3000:], file=sys.stderr)
@@ -391,6 +403,9 @@ def main():
     parser.add_argument(
         "--warmup", type=float, help="seconds before each case (default 3, quick 1)"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each case N times, keep the best"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--connections", type=int, default=16)
@@ -421,7 +436,7 @@ def main():
         postgres_lock = open("/tmp/homepage-postgres.lock", "a")  # noqa: SIM115
         fcntl.flock(postgres_lock, fcntl.LOCK_SH)
     started = datetime.now(UTC)
-    total = 2 + 2 * len(VARIANTS) * len(CASES)
+    total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat
     with (
         tqdm(total=total, disable=not sys.stdout.isatty()) as progress,
         hello_server(options) as ceiling,
@@ -450,7 +465,9 @@ def main():
         "",
         f"mod_wsgi-express {options.processes} processes × {options.threads} threads for every "
         f"case; wrk -t{options.wrk_threads} -c{options.connections}, {options.warmup:g} s warm-up "
-        f"then {options.duration:g} s per case; {os.cpu_count()} CPUs shared with wrk.",
+        f"then {options.duration:g} s per case"
+        + (f", best of {options.repeat} rounds" if options.repeat > 1 else "")
+        + f"; {os.cpu_count()} CPUs shared with wrk.",
         "",
         table(hello, runs, small, big),
         "",
