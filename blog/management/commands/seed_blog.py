@@ -171,8 +171,9 @@ class Command(BaseCommand):
                     slug = Entry.unique_slug(title, taken=taken)
                     taken.add(slug)
                     body = rng.randrange(len(bodies))
-                    # Oldest first, so ids grow with time as on a real blog.
-                    timestamp = UNTIL - span + step * i + timedelta(seconds=rng.randrange(3600))
+                    # Oldest first, so ids grow with time as on a real blog; each entry
+                    # somewhere in its own slot, so none is later than UNTIL.
+                    timestamp = UNTIL - span + step * (i + rng.random())
                     entry = Entry(
                         id=next_entry + i,
                         title=title,
