@@ -392,6 +392,12 @@ def entry_links(html: str) -> list[str]:
     return list(dict.fromkeys(links))
 
 
+def commentable_links(base_url: str, html: str) -> list[str]:
+    """The entry permalinks on a page whose entries take comments (seed_blog closes some)."""
+    browser = Browser(base_url)
+    return [path for path in entry_links(html) if 'id="comment-form"' in browser.get(path).text]
+
+
 class Browser:
     def __init__(self, base_url: str, timeout: float = 30):
         parts = urllib.parse.urlsplit(base_url)

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.server import Browser, entry_links
+from tests.server import Browser, commentable_links
 
 pytestmark = pytest.mark.server
 
@@ -102,7 +102,7 @@ def test_kill9_of_everything_loses_no_acknowledged_comment(mod_wsgi_server):
     """Apache and its daemons killed at once, twice, while comments are posted: every comment
     that got its redirect is there, the database is intact, and the site starts again."""
     server = mod_wsgi_server(processes=2, threads=8, seed=True, env=FAST_COMMENTS)
-    entries = entry_links(Browser(server.url).get("/").text)[:4]
+    entries = commentable_links(server.url, Browser(server.url).get("/").text)[:4]
     acknowledged = set()
     for round_ in range(2):
         prefix = f"crash{round_}"
@@ -126,7 +126,7 @@ def test_kill9_of_everything_loses_no_acknowledged_comment(mod_wsgi_server):
 def test_killed_daemons_are_replaced_and_lose_nothing(mod_wsgi_server):
     """kill -9 of the mod_wsgi daemons only: Apache starts new ones by itself, no restart."""
     server = mod_wsgi_server(processes=2, threads=8, seed=True, env=FAST_COMMENTS)
-    entries = entry_links(Browser(server.url).get("/").text)[:4]
+    entries = commentable_links(server.url, Browser(server.url).get("/").text)[:4]
     with CommentWriters(server, entries, prefix="daemon") as writers:
         assert wait_for(lambda: len(writers.acknowledged) >= 20)
         killed = daemon_pids(server)
@@ -169,7 +169,7 @@ def test_read_only_database_file(mod_wsgi_server):
     `chmod 644 blog.sqlite3*`; the guard in homepage/errors.py notices the change.
     """
     server = mod_wsgi_server(processes=1, threads=4, seed=True, env=FAST_COMMENTS)
-    [entry, *_] = entry_links(Browser(server.url).get("/").text)
+    [entry, *_] = commentable_links(server.url, Browser(server.url).get("/").text)
     assert post_and_time(server, entry, "before")[0].status == 302
     server.sqlite_path.chmod(0o444)
     try:
@@ -195,7 +195,7 @@ def test_database_file_removed_then_restored_from_backup(mod_wsgi_server):
     """The file deleted under the running site: 503 (no empty database is created in its
     place); the operator restores last night's backup_db copy and the site serves it."""
     server = mod_wsgi_server(processes=2, threads=4, seed=True, env=FAST_COMMENTS)
-    [entry, *_] = entry_links(Browser(server.url).get("/").text)
+    [entry, *_] = commentable_links(server.url, Browser(server.url).get("/").text)
     assert post_and_time(server, entry, "in the backup")[0].status == 302
     backup = server.tmp / "backup.sqlite3"
     server.manage("backup_db", str(backup))
@@ -227,7 +227,7 @@ def test_database_locked_longer_than_the_busy_timeout(mod_wsgi_server):
     server = mod_wsgi_server(
         processes=1, threads=4, seed=True, env={**FAST_COMMENTS, "SQLITE_TIMEOUT": "2"}
     )
-    [entry, *_] = entry_links(Browser(server.url).get("/").text)
+    [entry, *_] = commentable_links(server.url, Browser(server.url).get("/").text)
     mark = len(server.error_log)
     with server.writable_sql() as db:
         db.execute("BEGIN IMMEDIATE")

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.server import Browser, entry_links
+from tests.server import Browser, commentable_links
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
 
@@ -53,7 +53,7 @@ def rows(env, query, params=()):
 def seeded_entries(server) -> list[str]:
     front = Browser(server.url).get("/")
     assert front.status == 200, front.text[:2000]
-    entries = entry_links(front.text)
+    entries = commentable_links(server.url, front.text)
     assert len(entries) >= 5
     return entries
 
