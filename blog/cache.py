@@ -22,15 +22,19 @@ from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core import signing
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import HttpResponse
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.middleware.security import SecurityMiddleware
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.crypto import salted_hmac
 from django.utils.http import http_date
 
 from blog import spam
 from blog.models import Entry
+from homepage.errors import _is_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -164,70 +168,101 @@ def content_version(now: float):
 
 # -- the middleware -----------------------------------------------------------------
 
+# Headers computed for every response rather than kept with the page.
+PER_RESPONSE_HEADERS = {"content-length", "etag", "last-modified"}
 
-def is_cacheable(request) -> bool:
-    """A GET or HEAD of a cached page by a reader with no session and no pending message."""
-    match = request.resolver_match
+
+def may_hit(request) -> bool:
+    """A GET or HEAD by a reader with no session and no pending message: the page cache may
+    answer it. Which pages it stores is decided after they are rendered (CACHED_VIEWS)."""
     return (
         settings.BLOG_PAGE_CACHE_SECONDS > 0
         and request.method in ("GET", "HEAD")
-        and match is not None
-        and match.view_name in CACHED_VIEWS
         # Staff (drafts, previews) have a session; messages are shown once, to one reader.
         and settings.SESSION_COOKIE_NAME not in request.COOKIES
         and CookieStorage.cookie_name not in request.COOKIES
+        # Hits skip the stack: nothing in it may refuse or redirect a stored page's request.
+        # CommonMiddleware refuses these agents; MalformedRequestMiddleware such queries
+        # (a Latin-1 byte would make the same key as its UTF-8 percent-escape).
+        and not settings.DISALLOWED_USER_AGENTS
+        and not settings.CSRF_USE_SESSIONS
+        and _is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
     )
 
 
 class PageCacheMiddleware:
-    """Serves cached pages to anonymous readers; stores the pages it sees rendered.
+    """Serves cached pages to anonymous readers; stores the pages the stack rendered.
 
-    Must come after the session, CSRF, authentication and message middleware: their
-    response processing (CSRF cookie, Vary, security headers) runs on cached pages too.
+    First in MIDDLEWARE: a hit is answered before the rest of the stack and URL resolution
+    run, with the complete headers that stack gave the page when it was rendered (CSP,
+    X-Frame-Options, nosniff, HSTS on https, Vary...). Only the per-reader parts are done
+    per hit, by Django's own code: the CSRF cookie (CsrfViewMiddleware) and the redirect
+    to https (SecurityMiddleware, before any lookup).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.security = SecurityMiddleware(get_response)
+        self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request):
+        page = None
+        if may_hit(request) and self.security.process_request(request) is None:
+            try:
+                page = CachedPage(request)
+            except DisallowedHost:
+                pass  # the stack answers 400
+            except Exception:
+                # The site works without its cache (slower): an unreachable Redis is no outage.
+                logger.warning("Page cache unavailable; rendering %s", request.path, exc_info=True)
+        if page is not None and page.stored is not None:
+            return page.hit(self.csrf)
         response = self.get_response(request)
-        page = getattr(request, "_cached_page", None)
-        return page.finish(response) if page else response
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        if not is_cacheable(request):
-            return None
-        try:
-            page = CachedPage(request)
-        except Exception:
-            # The site works without its cache (slower): an unreachable Redis is no outage.
-            logger.warning("Page cache unavailable; rendering %s", request.path, exc_info=True)
-            return None
-        request._cached_page = page
-        return page.response
+        return page.finish(response) if page is not None else response
 
 
 class CachedPage:
     def __init__(self, request):
         self.request = request
         self.started = time.time()
+        # Read before the stack renders: a page is never stored under a version newer than
+        # its data.
         self.version, self.last_modified, self.changes = content_version(self.started)
         address = "\n".join(
             [self.version, request.scheme, request.get_host(), request.get_full_path()]
         )
-        self.key = "blog:page:" + hashlib.sha256(address.encode()).hexdigest()
+        # "v2": pages stored with their complete headers (older ones lack the stack's).
+        self.key = "blog:page:v2:" + hashlib.sha256(address.encode()).hexdigest()
         self.stored = cache.get(self.key)
-        self.response = self._response(self.stored) if self.stored else None
+
+    def hit(self, csrf):
+        """The stored page for this reader: their CSRF token and cookie, a new form token."""
+        # The reader's CSRF secret from their cookie; a malformed one is replaced.
+        csrf.process_request(self.request)
+        response = HttpResponse(self.stored["content"])
+        for name, value in self.stored["headers"]:
+            response.headers[name] = value
+        response = self._conclude(response, hit=True)
+        # Sets the CSRF cookie when get_token() made or used one, as on a rendered page.
+        return csrf.process_response(self.request, response)
 
     def finish(self, response):
-        """Store a fresh page, add validators, answer 304, fill in per-reader tokens."""
-        if response.status_code != 200 or response.streaming:
+        """After the stack: store a fresh page, add validators, answer 304."""
+        match = self.request.resolver_match
+        if (
+            response.status_code != 200
+            or response.streaming
+            or match is None
+            or match.view_name not in CACHED_VIEWS
+        ):
             return response
-        hit = response is self.response
-        if not hit:
-            self.stored = self._store(response)
-            if self.stored is None:
-                return response
+        self.stored = self._store(response)
+        if self.stored is None:
+            return response
+        return self._conclude(response, hit=False)
+
+    def _conclude(self, response, hit: bool):
+        """Validators, Cache-Control, 304; on a hit fill in the per-reader tokens."""
         tokens = self.stored["tokens"]
         etag, last_modified = self._validators(tokens)
         response.headers["ETag"] = etag
@@ -239,11 +274,19 @@ class CachedPage:
         conditional = get_conditional_response(
             self.request, etag=etag, last_modified=last_modified, response=response
         )
-        if conditional is not response or not (hit and tokens):
+        if conditional is not response:
+            # Django's 304 keeps only the validators, Vary and cookies: the page's security
+            # headers go with it too, as when the 304 came from inside the stack.
+            for name, value in self.stored["headers"]:
+                if name.lower() != "content-type" and name not in conditional:
+                    conditional.headers[name] = value
             return conditional
-        response.content = self._fill_in(response.content)
-        # A reader without a CSRF cookie got a new one: the ETag follows it.
-        response.headers["ETag"] = self._validators(tokens)[0]
+        if hit:
+            if tokens:
+                response.content = self._fill_in(response.content)
+                # A reader without a CSRF cookie got a new one: the ETag follows it.
+                response.headers["ETag"] = self._validators(tokens)[0]
+            response.headers["Content-Length"] = str(len(response.content))
         return response
 
     def _validators(self, tokens: bool):
@@ -265,7 +308,8 @@ class CachedPage:
 
     def _store(self, response):
         """Cache this freshly rendered page, with its tokens cut out; None if it must not be."""
-        if response.cookies or response.has_header("Cache-Control"):
+        cookies = set(response.cookies)
+        if cookies - {settings.CSRF_COOKIE_NAME} or response.has_header("Cache-Control"):
             return None  # the view made it personal or uncacheable (e.g. a staff preview)
         if bisect.bisect_right(self.changes, time.time()) != bisect.bisect_right(
             self.changes, self.started
@@ -275,7 +319,7 @@ class CachedPage:
         csrf = CSRF_TOKEN_RE.search(content)
         if csrf:
             content = content.replace(csrf.group(1), placeholder("csrf"))
-        elif self.request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+        elif cookies:
             return None  # a token we cannot find must not reach other readers
         try:
             content = FORM_TOKEN_RE.sub(_form_token_placeholder, content)
@@ -283,10 +327,11 @@ class CachedPage:
             return None
         stored = {
             "content": content,
+            # Everything the stack added (Set-Cookie is not among them: response.cookies).
             "headers": [
                 (name, value)
                 for name, value in response.items()
-                if name.lower() not in {"content-length", "etag", "last-modified", "vary"}
+                if name.lower() not in PER_RESPONSE_HEADERS
             ],
             "tokens": placeholder("csrf") in content or placeholder("form") in content,
         }
@@ -295,12 +340,6 @@ class CachedPage:
         except Exception:
             logger.warning("Could not store %s in the page cache", self.key, exc_info=True)
         return stored
-
-    def _response(self, stored):
-        response = HttpResponse(stored["content"])
-        for name, value in stored["headers"]:
-            response.headers[name] = value
-        return response
 
     def _fill_in(self, content: bytes) -> bytes:
         content = content.replace(placeholder("csrf"), get_token(self.request).encode())

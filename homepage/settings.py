@@ -63,6 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers cache hits before the rest, with the headers the rest gave the page
+    # when it was rendered; it runs the CSRF and https-redirect parts itself (docs/caching.md).
+    "blog.cache.PageCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,9 +77,7 @@ MIDDLEWARE = [
     # Mine run inside the header-setting middleware above, so their pages get the headers.
     "homepage.errors.MalformedRequestMiddleware",
     "homepage.errors.EmptyErrorBodyMiddleware",
-    # After sessions, CSRF and messages: their response handling runs on cached pages too.
-    "blog.cache.PageCacheMiddleware",
-    # After the page cache: cached pages are still served while the SQLite file is missing.
+    # Inside the page cache: cached pages are still served while the SQLite file is missing.
     "homepage.errors.DatabaseFileGuardMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",

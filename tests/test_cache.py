@@ -500,3 +500,131 @@ def test_file_cache_counts_exactly_across_processes(tmp_path):
     assert counter.get("brief") is None
     with pytest.raises(ValueError):
         counter.incr("brief")
+
+
+# -- hits answered before the middleware stack ---------------------------------------------
+
+SECURITY_HEADERS = [
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Content-Type",
+    "Cache-Control",
+]
+
+
+def _vary(response):
+    return {part.strip() for part in response["Vary"].split(",")}
+
+
+def test_the_page_cache_answers_before_the_rest_of_the_stack(settings):
+    """It is first in MIDDLEWARE, so a hit skips the rest (and URL resolution)."""
+    assert settings.MIDDLEWARE[0] == "blog.cache.PageCacheMiddleware"
+
+
+@pytest.mark.parametrize("page", ["index", "entry", "feed"])
+def test_a_hit_carries_the_headers_of_a_rendered_page(create_entry, page):
+    """Security headers, Content-Type, Vary and a right Content-Length, on 200s and 304s."""
+    entry = create_entry(title="Headers")
+    url = {"index": "/", "entry": entry.get_absolute_url(), "feed": reverse("blog:feed")}[page]
+    assert stored_page(url) is None
+    miss = Client().get(url)  # rendered
+    assert stored_page(url) is not None
+    hit = Client().get(url)  # from the cache
+    for name in SECURITY_HEADERS:
+        assert hit[name] == miss[name], name
+    assert _vary(hit) == _vary(miss)
+    assert int(hit["Content-Length"]) == len(hit.content)
+    assert "Strict-Transport-Security" not in hit  # plain HTTP (HTTPS=0 in the tests)
+    client = Client()
+    first = client.get(url)
+    not_modified = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert not_modified.status_code == 304
+    for name in SECURITY_HEADERS[:5]:
+        assert not_modified[name] == miss[name], name
+
+
+def test_a_hit_gives_a_new_reader_a_csrf_cookie_that_the_form_needs(
+    create_entry, no_comment_delay, settings
+):
+    """No cookie, or a malformed one: the hit sets a cookie with Django's CSRF cookie
+    settings, its page's token matches it, and the posted comment is accepted."""
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    for cookie in [None, "not a valid secret!"]:
+        Client().get(url)  # cached (again after the previous comment)
+        reader = Client(enforce_csrf_checks=True)
+        if cookie:
+            reader.cookies[settings.CSRF_COOKIE_NAME] = cookie
+        page = reader.get(url)
+        assert page.context is None  # a hit
+        morsel = page.cookies[settings.CSRF_COOKIE_NAME]
+        assert len(morsel.value) == 32 and morsel.value != cookie
+        assert morsel["samesite"] == settings.CSRF_COOKIE_SAMESITE
+        assert morsel["path"] == settings.CSRF_COOKIE_PATH
+        assert morsel["max-age"] == settings.CSRF_COOKIE_AGE
+        html = page.content.decode()
+        data = {
+            "csrfmiddlewaretoken": CSRF_RE.search(html).group(1),
+            "token": FORM_TOKEN_RE.search(html).group(1),
+            "website": "",
+            "name": "",
+            "text": f"Posted after a hit ({cookie})",
+        }
+        assert reader.post(url, data).status_code == 302
+    assert Comment.objects.count() == 2
+
+
+def test_a_hit_keeps_the_readers_valid_csrf_cookie(client, create_entry):
+    entry = create_entry()
+    url = entry.get_absolute_url()
+    client.get(url)
+    secret = client.cookies["csrftoken"].value
+    page = client.get(url)
+    assert page.context is None
+    assert client.cookies["csrftoken"].value == secret
+    assert (
+        CSRF_RE.search(page.content.decode()).group(1) not in stored_page(url)["content"].decode()
+    )
+
+
+def test_with_https_on_a_plain_request_is_redirected_not_served_from_the_cache(
+    create_entry, settings
+):
+    """Even for a page cached over plain HTTP before HTTPS was turned on (the file cache
+    outlives a restart)."""
+    create_entry(title="Secure")
+    assert Client().get("/").status_code == 200
+    assert stored_page("/") is not None
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.CSRF_COOKIE_SECURE = True
+    first = Client().get("/", secure=True)
+    hit = Client().get("/", secure=True)
+    assert first.status_code == hit.status_code == 200 and hit.context is None
+    assert hit["Strict-Transport-Security"] == first["Strict-Transport-Security"]
+    plain = Client().get("/")
+    assert plain.status_code == 301 and plain["Location"] == "https://testserver/"
+
+
+def test_a_bad_host_or_a_malformed_query_never_hits(client, create_entry, settings):
+    """Only requests the stack would have answered with the stored page may get it."""
+    create_entry()
+    assert client.get(reverse("blog:feed") + "?x=%C3%A9").status_code == 200  # stored
+    assert client.get("/").status_code == 200
+    assert client.get("/", HTTP_HOST="evil.example").status_code == 400
+    # A raw Latin-1 byte makes the same full path as the stored UTF-8 escape.
+    latin1 = client.get(reverse("blog:feed"), QUERY_STRING="x=\xe9")
+    assert latin1.status_code == 400
+    settings.DISALLOWED_USER_AGENTS = [re.compile("BadBot")]
+    assert Client().get("/", HTTP_USER_AGENT="BadBot/1.0").status_code == 403
+
+
+def test_an_uncached_view_is_not_stored_by_the_outer_middleware(client, create_entry):
+    """Pages outside CACHED_VIEWS (search, admin) are looked up but never stored."""
+    create_entry(title="Findable")
+    client.get(reverse("blog:search"), {"q": "Findable"})
+    again = client.get(reverse("blog:search"), {"q": "Findable"})
+    assert again.context is not None
