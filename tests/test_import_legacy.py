@@ -11,7 +11,6 @@ import sys
 import tempfile
 import termios
 import time
-import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from blog import legacy
 from blog.models import Comment, Entry
+from tests.commands import manage as run_manage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).parent / "legacy" / "legacy_blog_small.db"
@@ -636,21 +636,6 @@ def test_a_few_thousand_rows(db, legacy_db):
 # PostgreSQL: explicit ids must move the sequences.
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"test_legacy_import_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.mark.postgres
 def test_postgres_sequences_advance_past_the_imported_ids(postgres_url, tmp_path):
     """After the import, a new entry and a new comment get ids above the old ones; a dry run
@@ -658,16 +643,7 @@ def test_postgres_sequences_advance_past_the_imported_ids(postgres_url, tmp_path
     env = os.environ | {"DATABASE_URL": postgres_url}
 
     def manage(*args):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return run_manage(env, *args, timeout=120)
 
     create = (
         "from blog.models import Entry; from django.utils import timezone; "

@@ -4,11 +4,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
+
+from tests.commands import manage
 
 pytestmark = pytest.mark.postgres
 
@@ -25,30 +25,6 @@ DUMP = [
     "--exclude=sessions",
     "--exclude=axes",
 ]
-
-
-def manage(env, *args):
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}{result.stderr}"
-    return result.stdout
-
-
-@pytest.fixture
-def postgres_url():
-    """A new, empty PostgreSQL database, dropped afterwards."""
-    name = f"homepage_move_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"{SERVER}/{name}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

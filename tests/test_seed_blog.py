@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from blog.markup import render_markdown
 from blog.models import Comment, Entry
+from tests.commands import manage as run_manage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,16 +156,7 @@ def test_postgres_sequences_follow_the_explicit_ids(postgres_url):
     env = os.environ | {"DATABASE_URL": postgres_url}
 
     def manage(*args):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return run_manage(env, *args, timeout=120)
 
     manage("migrate", "-v0")
     assert manage("seed_blog", "--entries", "50", "--comments-per-entry", "2").startswith(
