@@ -15,7 +15,9 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -168,6 +170,37 @@ def content_version(now: float):
 
 # -- the middleware -----------------------------------------------------------------
 
+
+class RecentPages:
+    """The pages this process served last, by key: a hit then reads only the version.
+
+    Safe because a key never changes meaning: it contains the content version, so a write
+    or a scheduled change moves every reader to new keys, and what is kept here for an old
+    key is never asked for again (it just ages out). Bounded, so memory does not grow.
+    """
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self.pages = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            page = self.pages.get(key)
+            if page is not None:
+                self.pages.move_to_end(key)
+            return page
+
+    def put(self, key, page):
+        with self.lock:
+            self.pages[key] = page
+            self.pages.move_to_end(key)
+            while len(self.pages) > self.size:
+                self.pages.popitem(last=False)
+
+
+recent_pages = RecentPages()
+
 # Headers computed for every response rather than kept with the page.
 PER_RESPONSE_HEADERS = {"content-length", "etag", "last-modified"}
 
@@ -233,7 +266,11 @@ class CachedPage:
         )
         # "v2": pages stored with their complete headers (older ones lack the stack's).
         self.key = "blog:page:v2:" + hashlib.sha256(address.encode()).hexdigest()
-        self.stored = cache.get(self.key)
+        self.stored = recent_pages.get(self.key)
+        if self.stored is None:
+            self.stored = cache.get(self.key)
+            if self.stored is not None:
+                recent_pages.put(self.key, self.stored)
 
     def hit(self, csrf):
         """The stored page for this reader: their CSRF token and cookie, a new form token."""
@@ -337,6 +374,7 @@ class CachedPage:
         }
         try:
             cache.set(self.key, stored, settings.BLOG_PAGE_CACHE_SECONDS)
+            recent_pages.put(self.key, stored)
         except Exception:
             logger.warning("Could not store %s in the page cache", self.key, exc_info=True)
         return stored

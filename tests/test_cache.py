@@ -628,3 +628,29 @@ def test_an_uncached_view_is_not_stored_by_the_outer_middleware(client, create_e
     client.get(reverse("blog:search"), {"q": "Findable"})
     again = client.get(reverse("blog:search"), {"q": "Findable"})
     assert again.context is not None
+
+
+def test_a_process_keeps_its_recent_pages_and_a_write_still_shows(client, create_entry):
+    """A hit reads only the version from the shared cache when this process served the page
+    lately (its key contains the version, so it can only be the same page); a write moves
+    readers to a new key, so the kept copy is never served stale."""
+    entry = create_entry(title="Kept")
+    client.get("/")
+    key = CachedPage(RequestFactory().get("/")).key
+    cache.delete(key)  # gone from the shared cache (expired, or evicted)
+    kept = client.get("/")
+    assert kept.context is None and "Kept" in kept.content.decode()  # this process's copy
+    assert cache.get(key) is None
+    entry.title = "Kept, then edited"
+    entry.save()
+    assert "then edited" in client.get("/").content.decode()
+
+
+def test_recent_pages_are_bounded():
+    from blog.cache import RecentPages
+
+    recent = RecentPages(size=3)
+    for n in range(5):
+        recent.put(n, {"n": n})
+    assert recent.get(0) is None and recent.get(1) is None
+    assert recent.get(4) == {"n": 4} and len(recent.pages) == 3
