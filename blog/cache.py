@@ -176,11 +176,13 @@ class RecentPages:
 
     Safe because a key never changes meaning: it contains the content version, so a write
     or a scheduled change moves every reader to new keys, and what is kept here for an old
-    key is never asked for again (it just ages out). Bounded, so memory does not grow.
+    key is never asked for again (it just ages out). Bounded in bytes (4 MB a process), so
+    memory does not grow: the pages readers hit most fit many times over.
     """
 
-    def __init__(self, size: int = 256):
-        self.size = size
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.pages = OrderedDict()
         self.lock = threading.Lock()
 
@@ -193,10 +195,13 @@ class RecentPages:
 
     def put(self, key, page):
         with self.lock:
+            if key in self.pages:
+                self.bytes -= len(self.pages.pop(key)["content"])
             self.pages[key] = page
-            self.pages.move_to_end(key)
-            while len(self.pages) > self.size:
-                self.pages.popitem(last=False)
+            self.bytes += len(page["content"])
+            while self.bytes > self.max_bytes:
+                _key, old = self.pages.popitem(last=False)
+                self.bytes -= len(old["content"])
 
 
 recent_pages = RecentPages()

@@ -649,8 +649,10 @@ def test_a_process_keeps_its_recent_pages_and_a_write_still_shows(client, create
 def test_recent_pages_are_bounded():
     from blog.cache import RecentPages
 
-    recent = RecentPages(size=3)
+    recent = RecentPages(max_bytes=30)
     for n in range(5):
-        recent.put(n, {"n": n})
+        recent.put(n, {"content": b"%10d" % n})
+    recent.put(4, {"content": b"%10d" % 4})  # again: counted once
     assert recent.get(0) is None and recent.get(1) is None
-    assert recent.get(4) == {"n": 4} and len(recent.pages) == 3
+    assert recent.get(4) == {"content": b"         4"}
+    assert len(recent.pages) == 3 and recent.bytes == 30
