@@ -35,7 +35,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.http import http_date
 
 from blog import spam
-from homepage.errors import _is_utf8
+from homepage.errors import is_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def may_hit(request) -> bool:
         # (a Latin-1 byte would make the same key as its UTF-8 percent-escape).
         and not settings.DISALLOWED_USER_AGENTS
         and not settings.CSRF_USE_SESSIONS
-        and _is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
+        and is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
     )
 
 
