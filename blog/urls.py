@@ -5,7 +5,6 @@ from django.views.generic import RedirectView, TemplateView
 from blog import converters, feeds, views
 from blog.sitemaps import sitemaps
 
-
 register_converter(converters.FourDigitYearConverter, "yyyy")
 register_converter(converters.MonthConverter, "mon")
 register_converter(converters.DayConverter, "dd")
