@@ -31,7 +31,7 @@ BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
 sys.path.insert(0, str(PROJECT))
 
-from tests.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
+from testing.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
 
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"

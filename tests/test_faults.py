@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.server import Browser, commentable_links
+from testing.server import Browser, commentable_links
 
 pytestmark = pytest.mark.server
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from tests.server import Browser, form_fields
+from testing.server import Browser, form_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "a-production-secret-key-" + "k" * 40
