@@ -78,8 +78,8 @@ from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-PYTHON = PROJECT / ".venv" / "bin" / "python"
+from testing.commands import PROJECT, manage
+
 SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
 
 
@@ -173,20 +173,7 @@ class Server:
         }
 
     def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(PYTHON), "manage.py", *args],
-            cwd=PROJECT,
-            env=self.process_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return manage(*args, env=self.process_env(), timeout=timeout)
 
     def prepare(self) -> None:
         self.manage("migrate", "--noinput", "-v0")

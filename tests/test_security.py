@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from testing.commands import manage
 from testing.server import Browser, form_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ def production_env(tmp_path, **extra) -> dict[str, str]:
 
 
 def run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """python -c code with env."""
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -43,8 +45,8 @@ def run(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_check_deploy_passes_with_zero_warnings(tmp_path):
     """DEBUG=0 and a SECRET_KEY (HTTPS on by default) pass `check --deploy` with no warning."""
-    result = run(
-        "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path)
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path), check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
@@ -53,7 +55,7 @@ def test_check_deploy_passes_with_zero_warnings(tmp_path):
 def test_check_deploy_notices_a_plain_http_site(tmp_path):
     """The same check is not a formality: HTTPS=0 (a local run) fails it."""
     env = production_env(tmp_path, HTTPS="0")
-    result = run("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, check=False)
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout  # no HSTS
 
@@ -76,7 +78,7 @@ def test_production_settings_are_strict(tmp_path):
 def test_refuses_to_start_with_debug_off_and_no_secret_key(tmp_path):
     env = production_env(tmp_path)
     del env["SECRET_KEY"]
-    result = run("manage.py", "check", env=env)
+    result = manage("check", env=env, check=False)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
