@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -156,17 +155,17 @@ def test_admin_login_enforces_csrf(db):
     assert "could not be verified" in response.content.decode()
 
 
-@pytest.fixture
-def admin_user(db, settings):
-    # A fast hasher: the slow default makes attempts seconds apart on a busy machine.
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Before pytest-django's admin_user is made: the slow default makes log-in attempts
+    # seconds apart on a busy machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return get_user_model().objects.create_superuser("boss", "boss@example.org", "right-pass")
 
 
 def log_in(client, password, address="203.0.113.7"):
     return client.post(
         reverse("admin:login"),
-        {"username": "boss", "password": password, "next": reverse("admin:index")},
+        {"username": "admin", "password": password, "next": reverse("admin:index")},
         REMOTE_ADDR=address,
     )
 
@@ -183,16 +182,16 @@ def test_admin_login_is_locked_after_repeated_failures(admin_user, settings):
     locked = log_in(client, "wrong")  # the limit-th failure locks the address
     assert locked.status_code == 429
     assert "Too many failed log-in attempts" in locked.content.decode()
-    refused = log_in(client, "right-pass")
+    refused = log_in(client, "password")
     assert refused.status_code == 429
     assert "_auth_user_id" not in client.session
 
-    elsewhere = log_in(Client(), "right-pass", address="198.51.100.9")
+    elsewhere = log_in(Client(), "password", address="198.51.100.9")
     assert elsewhere.status_code == 302
 
     settings.AXES_COOLOFF_TIME = timedelta(seconds=1)  # as if the cool-off had passed
     time.sleep(1.1)
-    after = log_in(client, "right-pass")
+    after = log_in(client, "password")
     assert after.status_code == 302
     assert after["Location"] == reverse("admin:index")
 
@@ -201,11 +200,11 @@ def test_successful_login_resets_the_count(admin_user, settings):
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert log_in(client, "wrong").status_code == 200
-    assert log_in(client, "right-pass").status_code == 302
+    assert log_in(client, "password").status_code == 302
     client.logout()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert log_in(client, "wrong").status_code == 200
-    assert log_in(client, "right-pass").status_code == 302
+    assert log_in(client, "password").status_code == 302
 
 
 # -- against Apache/mod_wsgi ---------------------------------------------------------------
