@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from blog.models import Comment, Entry
 from testing.server import Server
+from tests.browser import admin_page, browser, page  # noqa: F401  (Chromium fixtures)
 
 
 @pytest.fixture
