@@ -124,8 +124,9 @@ class _RenewOnCommit:
 def bump_version(using: str | None = None, immediate: bool = True):
     """Make every cached page stale: after any write, once it commits.
 
-    Model signals call it for Entry and Comment saves and deletes; call it yourself after
-    writes that send no signals: ``QuerySet.update()``, ``bulk_create()``, raw SQL.
+    blog/signals.py calls it for every write to entries and comments: saves and deletes
+    (model signals), ``update()`` and ``bulk_create()`` (the QuerySets). Call it yourself
+    only after raw SQL.
     """
     using = using or DEFAULT_DB_ALIAS
     connection = transaction.get_connection(using)
