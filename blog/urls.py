@@ -24,6 +24,7 @@ urlpatterns = [
     path("feed/", feeds.LatestEntriesFeed(), name="feed"),
     path("feed/atom/", feeds.AtomLatestEntriesFeed(), name="feed-atom"),
     path("search/", views.EntrySearchView.as_view(), name="search"),
+    path("unsubscribe/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
     path(
         "sitemap.xml",
         sitemap_views.index,

@@ -52,7 +52,7 @@ and never follows redirects, so ``Response.status`` is what the server said:
 * ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
   return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
 * ``post_comment(entry_path, text, name="")`` GETs the entry, fills the comment form as a
-  person would (csrfmiddlewaretoken, the hidden ``token``, an empty ``website``) and POSTs it.
+  person would (csrfmiddlewaretoken, the hidden ``token``, an empty ``url`` (the honeypot)) and POSTs it.
   Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
   Mind ``BLOG_COMMENT_MIN_SECONDS`` (default 3 s between GET and POST) and the rate limit.
 * ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
@@ -420,5 +420,5 @@ class Browser:
         action, fields = form_fields(page.text)
         if action is None:
             raise AssertionError(f"no comment form on {entry_path}")
-        fields.update(name=name, text=text, website="")
+        fields.update(name=name, text=text, url="")
         return self.post(action.split("#")[0] or entry_path, fields)

@@ -15,7 +15,7 @@ def post_comment(client, entry, *, from_page=False, ip="127.0.0.1", **fields):
     form = {
         "name": "Reader",
         "text": "Nice post.",
-        "website": "",
+        "url": "",
         "token": spam.form_token(entry.pk),
     }
     if from_page:

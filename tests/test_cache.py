@@ -268,7 +268,7 @@ def test_readers_never_get_each_others_csrf_token(create_entry, no_comment_delay
     assert placeholder("csrf") in stored
     # Each token works with its own cookie and not with the other's.
     form_token = FORM_TOKEN_RE.search(bob_page.content.decode()).group(1)
-    data = {"token": form_token, "website": "", "name": "", "text": "Bob was here"}
+    data = {"token": form_token, "url": "", "name": "", "text": "Bob was here"}
     assert bob.post(url, {**data, "csrfmiddlewaretoken": alice_token}).status_code == 403
     assert bob.post(url, {**data, "csrfmiddlewaretoken": bob_token}).status_code == 302
     assert Comment.objects.get().text == "Bob was here"
@@ -550,7 +550,7 @@ def test_a_hit_gives_a_new_reader_a_csrf_cookie_that_the_form_needs(
         data = {
             "csrfmiddlewaretoken": CSRF_RE.search(html).group(1),
             "token": FORM_TOKEN_RE.search(html).group(1),
-            "website": "",
+            "url": "",
             "name": "",
             "text": f"Posted after a hit ({cookie})",
         }

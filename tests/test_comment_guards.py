@@ -27,7 +27,7 @@ def aged_token(entry_pk, seconds):
 def test_honeypot_filled_is_rejected_with_a_visible_message(client, create_entry, no_comment_delay):
     """A filled hidden field is refused with a message above the form, outside the hidden part."""
     entry = create_entry()
-    response = post_comment(client, entry, website="http://spam.example")
+    response = post_comment(client, entry, url="http://spam.example")
     assert response.status_code == 400
     html = response.content.decode()
     message = "a hidden field was filled in"
@@ -44,7 +44,7 @@ def test_honeypot_is_hidden_from_people_not_with_an_inline_style(client, create_
     html = client.get(create_entry().get_absolute_url()).content.decode()
     assert 'class="field hp"' in html
     assert 'aria-hidden="true"' in html
-    assert 'name="website"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
+    assert 'name="url"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
     assert "style=" not in html
 
 

@@ -88,7 +88,7 @@ def test_attacks_in_comments_never_go_live(client, create_entry, attack, no_comm
     entry = create_entry()
     response = client.post(
         entry.get_absolute_url(),
-        {"name": attack[:80], "text": attack, "website": "", "token": spam.form_token(entry.pk)},
+        {"name": attack[:80], "text": attack, "url": "", "token": spam.form_token(entry.pk)},
     )
     assert response.status_code == 302
     assert Comment.objects.get().text == attack
