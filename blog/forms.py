@@ -97,7 +97,7 @@ class CommentForm(forms.ModelForm):
         if spam.impersonates_author(name):
             raise forms.ValidationError(
                 _(
-                    "“%(name)s” is the author's name (or reads like it). Please comment "
+                    "“%(name)s” is the author’s name (or reads like it). Please comment "
                     "under a name of your own."
                 ),
                 code="impersonation",

@@ -77,7 +77,9 @@ def valid_ip(address: str) -> str | None:
 # -- posing as the author -------------------------------------------------------------
 
 # Names nobody but the site's staff may comment under, besides the staff's own names.
-RESERVED_NAMES = ("admin", "administrator", "author", "moderator", "webmaster", "staff")
+RESERVED_NAMES = (
+    "admin", "administrator", "author", "the author", "moderator", "webmaster", "staff",
+)  # fmt: skip
 # Latin look-alikes NFKC leaves alone (lower-case Cyrillic and Greek, after casefold).
 CONFUSABLES = str.maketrans(
     {
