@@ -51,9 +51,10 @@ and never follows redirects, so ``Response.status`` is what the server said:
 
 * ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
   return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
-* ``post_comment(entry_path, text, name="")`` GETs the entry, fills the comment form as a
-  person would (csrfmiddlewaretoken, the hidden ``token``, an empty ``url`` (the honeypot)) and POSTs it.
-  Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
+* ``post_comment(entry_path, text, name="", reply_to=None)`` GETs the entry (through the
+  comment's Reply link with ``reply_to``), fills the comment form as a person would
+  (csrfmiddlewaretoken, the hidden ``token`` and ``reply_to``, an empty honeypot ``url``) and
+  POSTs it. Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>``).
   Mind ``BLOG_COMMENT_MIN_SECONDS`` (default 3 s between GET and POST) and the rate limit.
 * ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
 """
@@ -413,8 +414,12 @@ class Browser:
             },
         )
 
-    def post_comment(self, entry_path: str, text: str, name: str = "") -> Response:
-        page = self.get(entry_path)
+    def post_comment(
+        self, entry_path: str, text: str, name: str = "", reply_to: int | None = None
+    ) -> Response:
+        """GET the entry's page (with the comment's Reply link when reply_to is given) and
+        post its comment form as a person would."""
+        page = self.get(entry_path + (f"?reply_to={reply_to}" if reply_to else ""))
         if page.status != 200:
             return page
         action, fields = form_fields(page.text)

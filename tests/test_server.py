@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.server import Browser, entry_links
+from testing.server import Browser, commentable_links, entry_links
 
 pytestmark = pytest.mark.server
 
@@ -144,6 +144,55 @@ def test_concurrent_comment_writers_and_readers(mod_wsgi_server):
     assert len(posted) > 32
     assert dict(rows) == posted  # each acknowledged comment, with its own id, nothing else
     assert max(stored.values()) == 1
+    assert_clean_log(server)
+
+
+def test_concurrent_replies_to_one_comment(mod_wsgi_server):
+    """24 readers answer one comment (and its replies) at once for 4 s: every 302'd reply is
+    stored once, in that comment's thread (one level deep), and shown there; no 5xx."""
+    server = mod_wsgi_server(processes=2, threads=16, seed=True, env=LOAD_SETTINGS)
+    entry = commentable_links(server.url, Browser(server.url).get("/").text)[0]
+    root = Browser(server.url).post_comment(entry, "The question everyone answers", name="Ann")
+    assert root.status == 302, root.text[-2000:]
+    deadline = time.monotonic() + 4
+    lock = threading.Lock()
+    posted = {}  # reply id -> text
+    statuses = collections.Counter()
+
+    def writer(n):
+        browser = Browser(server.url)
+        for seq in itertools.count():
+            if time.monotonic() > deadline:
+                return
+            text = f"load reply w{n} #{seq}"
+            # Every third answer answers an earlier reply: it must join the same thread.
+            with lock:
+                target = root.comment_id if seq % 3 or not posted else min(posted)
+            try:
+                response = browser.post_comment(entry, text, name=f"replier {n}", reply_to=target)
+                status = response.status
+            except OSError as exc:
+                response, status = None, repr(exc)
+            with lock:
+                statuses[status] += 1
+                if status == 302:
+                    assert response.comment_id not in posted
+                    posted[response.comment_id] = text
+
+    run_threads(24, writer)
+
+    rows = server.sql(
+        "SELECT id, parent_id, text FROM blog_comment WHERE text LIKE 'load reply w%'"
+    )
+    print(
+        f"\nconcurrent replies: {sum(statuses.values())} posts {dict(statuses)}, {len(rows)} stored"
+    )
+    assert set(statuses) == {302}, statuses
+    assert len(posted) > 24
+    assert {pk: text for pk, _parent, text in rows} == posted
+    assert {parent for _pk, parent, _text in rows} == {root.comment_id}
+    page = Browser(server.url).get(entry).text
+    assert page.count('class="comment reply"') == len(posted)
     assert_clean_log(server)
 
 
