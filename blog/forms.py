@@ -74,6 +74,8 @@ class CommentForm(forms.ModelForm):
         if self.user is not None:
             for name in ("name", "email", "website", "notify", "url"):
                 del self.fields[name]
+        else:
+            self.fields["notify"].label_suffix = ""  # a checkbox's label follows it
         if not self.is_bound:
             self.initial["token"] = spam.form_token(entry.pk)
 
