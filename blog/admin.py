@@ -100,6 +100,16 @@ class CommentAdmin(admin.ModelAdmin):
     def short_text(self, obj):
         return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
 
+    def save_model(self, request, obj, form, change):
+        # Ticking "visible" approves like the list's action: subscribers hear of the reply.
+        approving = change and "is_public" in form.changed_data and obj.is_public
+        if approving:
+            obj.is_public = False
+        super().save_model(request, obj, form, change)
+        if approving:
+            Comment.objects.filter(pk=obj.pk).approve()
+            obj.is_public, obj.is_spam = True, False
+
     @admin.display(description=_("reply to"), ordering="parent")
     def reply_to(self, obj):
         if obj.parent is None:

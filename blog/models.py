@@ -282,7 +282,8 @@ class CommentQuerySet(SignalFreeWrites):
                 ip_address=spam.valid_ip(client),
                 is_public=self._approved_at_once(user, email),
             )
-            transaction.on_commit(lambda: notifications.new_comment(comment))
+            if user is None:  # the admins need no mail about their own comments
+                transaction.on_commit(lambda: notifications.new_comment(comment))
             if comment.is_public and parent is not None:
                 transaction.on_commit(lambda: notifications.new_reply(comment))
         return comment, True

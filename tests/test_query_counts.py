@@ -74,6 +74,25 @@ def test_entry_page_costs_the_same_for_old_and_new_entries(client, create_entry,
     assert queries(client, entries[15].get_absolute_url()) == 3
 
 
+def test_entry_page_queries_stay_fixed_as_threads_grow(
+    client, create_entry, create_comment, django_assert_max_num_queries
+):
+    """Three queries for the entry page with one comment and with 20 threads of 5 replies:
+    replies come with the comments, not one query per thread."""
+    entry = create_entry()
+    create_comment(entry)
+    with django_assert_max_num_queries(3):
+        assert client.get(entry.get_absolute_url()).status_code == 200
+    for n in range(20):
+        root = create_comment(entry, text=f"Thread {n}")
+        for m in range(5):
+            create_comment(entry, text=f"Reply {n}.{m}", parent=root)
+    with django_assert_max_num_queries(3):
+        html = client.get(entry.get_absolute_url()).content.decode()
+    assert html.count('class="comment reply"') == 100
+    assert html.count('class="comment"') == 21
+
+
 def plan(queryset) -> str:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
