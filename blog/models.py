@@ -385,6 +385,7 @@ class Comment(models.Model):
     email = models.EmailField(
         _("e-mail"),
         blank=True,
+        default="",
         db_default="",
         help_text=_("Never shown to readers; deleted with the comment."),
     )
@@ -398,6 +399,7 @@ class Comment(models.Model):
         _("website"),
         max_length=COMMENT_WEBSITE_MAX_LENGTH,
         blank=True,
+        default="",
         db_default="",
         validators=[URLValidator(schemes=["http", "https"])],
         help_text=_("Shown as the commenter's name linked, rel=“nofollow ugc”."),
