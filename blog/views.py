@@ -97,18 +97,17 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["older"], context["newer"] = self.object.neighbours()
-        comments = list(self.object.visible_comments())
-        context["comments"] = comments
+        comments = context["comments"] = self.object.visible_comments()
         form = context.get("form")
         if form is None and self.object.comments_open:
             form = context["form"] = self.comment_form()
         if form is not None:
             # ?reply_to=<id> (a Reply link, no JavaScript) puts the form under that comment.
             shown = {c.pk for c in comments} | {r.pk for c in comments for r in c.thread}
-            context["reply_to"] = form["reply_to"].value() if form.is_bound else None
-            context["reply_to"] = _int(context["reply_to"] or self.request.GET.get("reply_to"))
-            if context["reply_to"] not in shown:
-                context["reply_to"] = None
+            asked = _int(
+                form["reply_to"].value() if form.is_bound else self.request.GET.get("reply_to")
+            )
+            context["reply_to"] = asked if asked in shown else None
             if not form.is_bound:
                 form.initial["reply_to"] = context["reply_to"]
         return context
