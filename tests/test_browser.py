@@ -176,6 +176,7 @@ def test_a_reader_asks_and_the_author_answers(
     assert form.get_by_role("heading").inner_text() == "Reply to Curious"
     assert form.locator(".badge.author").is_visible()
     assert axe_violations(author) == []
+    screenshot(author, "reply-form")
     form.get_by_label("Comment").fill("It does: see the server tests.")
     form.get_by_role("button", name="Post reply").click()
     author.wait_for_url(re.compile(r"#c\d+$"))
