@@ -6,7 +6,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from blog.cache import bump_version
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, Page, TaggedEntry
+
+
+class TaggedEntryInline(admin.TabularInline):
+    """Tags picked with the admin's autocomplete (taggit's TagAdmin searches by name);
+    the + beside it adds a new tag."""
+
+    model = TaggedEntry
+    autocomplete_fields = ["tag"]
+    extra = 1
+    verbose_name = _("tag")
+    verbose_name_plural = _("tags")
 
 
 class CommentInline(admin.TabularInline):
@@ -27,7 +38,7 @@ class EntryAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     prepopulated_fields = {"slug": ["title"]}
     ordering = ["-timestamp", "-id"]
-    inlines = [CommentInline]
+    inlines = [TaggedEntryInline, CommentInline]
     readonly_fields = ["preview"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "body"]}),
@@ -100,3 +111,21 @@ class CommentAdmin(admin.ModelAdmin):
             else ngettext("%d comment is now hidden.", "%d comments are now hidden.", count)
         )
         self.message_user(request, message % count)
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "nav_order", "is_draft", "updated"]
+    list_editable = ["nav_order"]
+    list_filter = ["is_draft"]
+    search_fields = ["title", "body"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["preview"]
+    fields = ["title", "slug", "description", "body", "is_draft", "nav_order", "preview"]
+
+    @admin.display(description=_("rendered body"))
+    def preview(self, obj):
+        if not obj.pk:
+            return _("Save the page to see its preview.")
+        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
+        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))

@@ -1,3 +1,4 @@
+import html
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -6,14 +7,18 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.html import strip_tags
+from django.utils.text import Truncator, slugify
 from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+from taggit.models import Tag, TaggedItemBase
 
+from blog import search
 from blog.markup import render_markdown
 
 SLUG_MAX_LENGTH = 120
 SEARCH_MAX_WORDS = 10  # bounds the query a long search string can build
-SEARCH_CONFIG = "english"  # PostgreSQL text search configuration (stemming, stop words)
+RELATED_ENTRIES = 5
 
 # Lets constraints say text__length, enforced by the database itself.
 models.CharField.register_lookup(Length)
@@ -82,33 +87,30 @@ class EntryQuerySet(models.QuerySet):
         return sorted({period_start(at, kind) for at in found if at is not None}, reverse=True)
 
     def search(self, query: str):
-        """Entries whose title or body match every word of query, best match first.
+        """Entries matching every word of query (stemmed), best match first, each with a
+        highlighted ``snippet`` (see blog.search.highlight). Titles weigh more than bodies.
 
-        PostgreSQL: full text search (stemmed, ranked, titles weigh more). Elsewhere: each word
-        must appear in the title or body (case-insensitive), newest first.
+        SQLite: the FTS5 index blog_entry_fts, ranked by bm25. PostgreSQL: full text search
+        on the weighted vector that the GIN index entry_search_idx holds.
         """
         words = query.split()[:SEARCH_MAX_WORDS]
-        if not words:
-            return self.none()
         if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+            return search.postgresql_search(self, words)
+        expression = search.fts5_expression(words)
+        if not expression:
+            return self.none()
+        return (
+            self.filter(search_index__document__match=expression)
+            .annotate(rank=search.bm25(), snippet=search.fts5_snippet())
+            .order_by("rank", "-timestamp", "-id")
+        )
 
-            vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
-                "body", weight="B", config=SEARCH_CONFIG
-            )
-            # websearch syntax never raises on odd input ("quotes", -minus, or).
-            search_query = SearchQuery(
-                " ".join(words), search_type="websearch", config=SEARCH_CONFIG
-            )
-            return (
-                self.annotate(document=vector, rank=SearchRank(vector, search_query))
-                .filter(document=search_query)  # @@: a match, not merely a rank above zero
-                .order_by("-rank", "-timestamp", "-id")
-            )
-        condition = Q()
-        for word in words:
-            condition &= Q(title__icontains=word) | Q(body__icontains=word)
-        return self.filter(condition).order_by("-timestamp", "-id")
+    def with_tags(self):
+        """Each entry's tags in one more query for the whole list (no query per entry)."""
+        return self.prefetch_related("tags")
+
+    def tagged(self, tag):
+        return self.filter(tagged_items__tag=tag)
 
 
 class Entry(models.Model):
@@ -136,6 +138,7 @@ class Entry(models.Model):
     )
     comments_enabled = models.BooleanField(_("comments enabled"), default=True)
     updated = models.DateTimeField(_("last modified"), auto_now=True)
+    tags = TaggableManager(_("tags"), through="TaggedEntry", blank=True)
 
     objects = EntryQuerySet.as_manager()
 
@@ -229,6 +232,17 @@ class Entry(models.Model):
         return not days or timezone.now() - self.timestamp <= timedelta(days=days)
 
     @property
+    def description(self) -> str:  # provisional until issue 12 lands
+        """Plain text for meta descriptions and link previews."""
+        text = html.unescape(strip_tags(self.body_html))
+        return Truncator(" ".join(text.split())).chars(300)
+
+    @property
+    def share_image(self) -> str:  # provisional until issue 12 lands
+        """URL path of the entry's image for link previews, "" if it has none."""
+        return ""
+
+    @property
     def last_modified(self):
         """When readers last saw this entry change: edited, or gone live at its timestamp."""
         return max(self.updated, self.timestamp)
@@ -259,6 +273,72 @@ class Entry(models.Model):
 
     def visible_comments(self):
         return self.comments.filter(is_public=True).order_by("created", "id")
+
+    def related(self):
+        """Up to RELATED_ENTRIES published entries sharing most tags with this one, newest
+        first on ties: one query, from the tags already prefetched (with_tags)."""
+        tag_ids = [tag.pk for tag in self.tags.all()]
+        if not tag_ids:
+            return []
+        shared = (
+            Entry.objects.published()
+            .filter(tagged_items__tag__in=tag_ids)
+            .exclude(pk=self.pk)
+            .annotate(shared=Count("tagged_items"))
+            .order_by("-shared", "-timestamp", "-id")
+            .only("title", "slug", "timestamp")
+        )
+        return list(shared[:RELATED_ENTRIES])
+
+
+class TaggedEntry(TaggedItemBase):
+    """An entry's tag: a real foreign key to Entry (joins and indexes on integers), not
+    taggit's generic content type and object id."""
+
+    content_object = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="tagged_items", verbose_name=_("entry")
+    )
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        constraints = [
+            models.UniqueConstraint(fields=["content_object", "tag"], name="tagged_entry_unique"),
+        ]
+        # The unique constraint's index serves an entry's tags; this one a tag's entries.
+        indexes = [models.Index(fields=["tag", "content_object"], name="tagged_entry_tag_idx")]
+
+    @classmethod
+    def published_tags(cls):
+        """Tags of published entries, by name, each with entry_count: published entries
+        only (a tag used only by drafts or scheduled entries is left out)."""
+        published = Q(blog_taggedentry_items__content_object__in=Entry.objects.published())
+        return (
+            Tag.objects.annotate(entry_count=Count("blog_taggedentry_items", filter=published))
+            .filter(entry_count__gt=0)
+            .order_by("name")
+        )
+
+
+class EntrySearchIndex(models.Model):
+    """The SQLite FTS5 table blog_entry_fts (blog.search), kept in step with blog_entry by
+    triggers; its rows are entries' ids, titles and bodies. Not on PostgreSQL."""
+
+    entry = models.OneToOneField(
+        Entry,
+        primary_key=True,
+        db_column="rowid",
+        on_delete=models.DO_NOTHING,
+        related_name="search_index",
+    )
+    title = models.TextField()
+    body = models.TextField()
+    # FTS5's hidden column named after the table: the left side of MATCH.
+    document = search.DocumentField(db_column="blog_entry_fts")
+
+    class Meta:
+        managed = False
+        db_table = "blog_entry_fts"
 
 
 class Comment(models.Model):
@@ -300,3 +380,62 @@ class Comment(models.Model):
     @property
     def display_name(self) -> str:
         return self.name or _("Anonymous")
+
+
+class PageQuerySet(models.QuerySet):
+    def published(self):
+        """Pages readers may see: not drafts."""
+        return self.filter(is_draft=False)
+
+
+class Page(models.Model):
+    """A page outside the stream of entries, such as About or Projects."""
+
+    title = models.CharField(_("title"), max_length=100)
+    slug = models.SlugField(
+        _("slug"), max_length=SLUG_MAX_LENGTH, unique=True, help_text=_("The page's address.")
+    )
+    description = models.CharField(
+        _("description"),
+        max_length=300,
+        blank=True,
+        help_text=_("One or two sentences for search engines and link previews."),
+    )
+    body = models.TextField(_("body"), help_text=_("Markdown. Raw HTML is shown as text."))
+    body_html = models.TextField(editable=False, default="")
+    is_draft = models.BooleanField(
+        _("draft"), default=False, help_text=_("Drafts are hidden from readers.")
+    )
+    nav_order = models.PositiveSmallIntegerField(
+        _("navigation order"),
+        null=True,
+        blank=True,
+        help_text=_("Position in the site navigation (lowest first); empty: not in it."),
+    )
+    updated = models.DateTimeField(_("last modified"), auto_now=True)
+
+    objects = PageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["nav_order", "title"]
+        verbose_name = _("page")
+        verbose_name_plural = _("pages")
+        constraints = [
+            models.CheckConstraint(condition=~Q(slug=""), name="page_slug_not_empty"),
+            models.CheckConstraint(condition=Q(title__length__gt=0), name="page_title_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def save(self, *args, **kwargs):
+        self.body_html = render_markdown(self.body)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("blog:page", kwargs={"slug": self.slug})
+
+    @classmethod
+    def navigation(cls):
+        """Published pages in the site navigation, in their order (one query)."""
+        return cls.objects.published().filter(nav_order__isnull=False).only("title", "slug")

@@ -49,6 +49,8 @@ def test_admin_add_entry_makes_slug(admin_client, db):
             "comments_enabled": "on",
             "comments-TOTAL_FORMS": "0",
             "comments-INITIAL_FORMS": "0",
+            "tagged_items-TOTAL_FORMS": "0",
+            "tagged_items-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
