@@ -340,6 +340,9 @@ class EntrySearchIndex(models.Model):
         managed = False
         db_table = "blog_entry_fts"
 
+    def __str__(self):
+        return self.title
+
 
 class Comment(models.Model):
     entry = models.ForeignKey(

@@ -3,11 +3,10 @@ from datetime import timedelta
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.shortcuts import get_object_or_404
 from django.views.generic import (
     ArchiveIndexView,
     DateDetailView,
@@ -66,9 +65,7 @@ class CompactListMixin:
     paginate_by = 100
 
     def get_queryset(self):
-        return Entry.objects.published().only("title", "slug", "timestamp").order_by(
-            *self.ordering
-        )
+        return Entry.objects.published().only("title", "slug", "timestamp").order_by(*self.ordering)
 
 
 class EntryYearArchiveView(CompactListMixin, BlogViewMixin, YearArchiveView):

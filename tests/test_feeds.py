@@ -136,9 +136,9 @@ def test_sitemap_index_and_entries_with_lastmod(client, create_entry):
     Page.objects.create(title="About", slug="about", body="Me.")
     index = get_xml(client, reverse("blog:sitemap"), "application/xml")
     sections = [s.findtext(f"{SITEMAP}loc") for s in index.findall(f"{SITEMAP}sitemap")]
-    assert {f"http://testserver/sitemap-{name}.xml" for name in ("entries", "tags", "pages")} <= set(
-        sections
-    )
+    assert {
+        f"http://testserver/sitemap-{name}.xml" for name in ("entries", "tags", "pages")
+    } <= set(sections)
     assert all(s.findtext(f"{SITEMAP}lastmod") for s in index.findall(f"{SITEMAP}sitemap"))
 
     urlset = get_xml(client, "/sitemap-entries.xml", "application/xml")
