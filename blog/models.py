@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
@@ -110,7 +110,12 @@ class EntryQuerySet(models.QuerySet):
         return self.prefetch_related("tags")
 
     def tagged(self, tag):
-        return self.filter(tagged_items__tag=tag)
+        # EXISTS, not a join or IN: SQLite then walks entry_published_idx newest first and
+        # stops at the page's last entry, instead of reading and sorting every entry with a
+        # popular tag (0.5 s at 35,000 of 100,000 entries; bench/README.md).
+        return self.filter(
+            Exists(TaggedEntry.objects.filter(content_object=OuterRef("pk"), tag=tag))
+        )
 
 
 class Entry(models.Model):

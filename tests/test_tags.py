@@ -242,3 +242,18 @@ def test_admin_sets_tags_with_the_autocomplete_inline(admin_client, create_entry
         {"app_label": "blog", "model_name": "taggedentry", "field_name": "tag", "term": "pic"},
     )
     assert [r["text"] for r in found.json()["results"]] == ["Picked"]
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="SQLite's query planner output")
+def test_tag_page_walks_the_published_index(create_entry):
+    """A tag's page reads entries newest first from entry_published_idx and stops at the
+    page's end: no sort of every entry with the tag, however popular it is."""
+    create_entry().tags.add("t")
+    tag = Tag.objects.get()
+    page = Entry.objects.published().with_comment_counts().tagged(tag).order_by("-timestamp", "-id")
+    sql, params = page[:10].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = "\n".join(row[-1] for row in cursor.fetchall())
+    assert "entry_published_idx" in plan
+    assert "TEMP B-TREE" not in plan
