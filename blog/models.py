@@ -91,7 +91,7 @@ class EntryQuerySet(models.QuerySet):
         highlighted ``snippet`` (see blog.search.highlight). Titles weigh more than bodies.
 
         SQLite: the FTS5 index blog_entry_fts, ranked by bm25. PostgreSQL: full text search
-        on the weighted vector that the GIN index entry_search_idx holds.
+        on a stored weighted vector with the GIN index entry_search_idx.
         """
         words = query.split()[:SEARCH_MAX_WORDS]
         if connection.vendor == "postgresql":
