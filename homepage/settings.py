@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.syndication",
     "axes",
     "taggit",
+    "homepage",  # the SQLite file guard's signal receiver (homepage/apps.py)
     "blog",
 ]
 
@@ -77,9 +78,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Mine run inside the header-setting middleware above, so their pages get the headers.
     "homepage.errors.MalformedRequestMiddleware",
-    "homepage.errors.EmptyErrorBodyMiddleware",
     # Inside the page cache: cached pages are still served while the SQLite file is missing.
-    "homepage.errors.DatabaseFileGuardMiddleware",
+    "homepage.sqlite_guard.DatabaseFileGuardMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

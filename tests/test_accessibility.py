@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from blog.models import Comment, Entry, Page
-from tests.test_browser import CHROMIUM_ARGS, DESKTOP, PHONE, browser  # noqa: F401
+from tests.browser import DESKTOP, PHONE
 
 AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 VNU = Path(django_settings.BASE_DIR) / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
