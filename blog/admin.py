@@ -19,6 +19,16 @@ class TaggedEntryInline(admin.TabularInline):
     verbose_name_plural = _("tags")
 
 
+class PreviewMixin:
+    @admin.display(description=_("rendered body"))
+    def preview(self, obj):
+        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
+        if not obj.pk:
+            return _("Save to see its preview.")
+        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
+        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
+
+
 class CommentInline(admin.TabularInline):
     model = Comment
     extra = 0
@@ -27,7 +37,7 @@ class CommentInline(admin.TabularInline):
 
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(PreviewMixin, admin.ModelAdmin):
     list_display = [
         "title", "timestamp", "status", "featured", "visible_comments", "hidden_comments",
     ]  # fmt: skip
@@ -57,14 +67,6 @@ class EntryAdmin(admin.ModelAdmin):
         if obj.is_draft:
             return _("Draft")
         return _("Scheduled") if obj.is_scheduled else _("Published")
-
-    @admin.display(description=_("rendered body"))
-    def preview(self, obj):
-        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
-        if not obj.pk:
-            return _("Save the entry to see its preview.")
-        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
-        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
 
     @admin.display(description=_("visible comments"), ordering="visible_count")
     def visible_comments(self, obj):
@@ -109,7 +111,7 @@ class CommentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Page)
-class PageAdmin(admin.ModelAdmin):
+class PageAdmin(PreviewMixin, admin.ModelAdmin):
     list_display = ["title", "slug", "nav_order", "is_draft", "updated"]
     list_editable = ["nav_order"]
     list_filter = ["is_draft"]
@@ -117,10 +119,3 @@ class PageAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["preview"]
     fields = ["title", "slug", "description", "body", "is_draft", "nav_order", "preview"]
-
-    @admin.display(description=_("rendered body"))
-    def preview(self, obj):
-        if not obj.pk:
-            return _("Save the page to see its preview.")
-        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
-        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))

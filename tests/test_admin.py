@@ -95,7 +95,7 @@ def test_entry_change_page_previews_the_rendered_markdown(admin_client, create_e
 def test_add_page_explains_the_preview(admin_client):
     """A new entry has no preview until it is saved."""
     html = admin_client.get(reverse("admin:blog_entry_add")).content.decode()
-    assert "Save the entry to see its preview." in html
+    assert "Save to see its preview." in html
 
 
 def test_view_on_site_leads_to_the_permalink(admin_client, create_entry):
