@@ -50,6 +50,8 @@ END""",
 # The weighted vector is stored (a generated column Django's model does not list), not
 # computed per query: ranking reads it for every match, and recomputing to_tsvector of
 # each body made a common word take seconds at 100,000 entries (bench/README.md).
+# PostgreSQL refuses to change the type of a column a generated column reads: a migration
+# that alters title or body there must uninstall() before and install() after.
 POSTGRESQL_COLUMN = "search_document"
 POSTGRESQL_INDEX = [
     f"""

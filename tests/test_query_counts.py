@@ -95,3 +95,26 @@ def test_list_and_count_read_the_published_index(create_entry):
         )
         assert not re.search(r"SCAN blog_entry(?! USING)", query_plan)  # no table scan
         assert "TEMP B-TREE" not in query_plan
+
+
+def test_tag_index_pages_and_json_feeds_cost_the_same_whatever_the_size(
+    client, create_entry, create_comment
+):
+    """The tag index, a page, and the JSON feeds (site and tag): as many queries for 3
+    entries as for 60 with many tags."""
+    from blog.models import Page
+
+    Page.objects.create(title="About", slug="about", body="Me.", nav_order=1)
+    urls = [
+        reverse("blog:tag-index"),
+        reverse("blog:page", kwargs={"slug": "about"}),
+        reverse("blog:feed-json"),
+        reverse("blog:tag-feed-json", kwargs={"slug": "everything"}),
+        reverse("blog:sitemap-section", kwargs={"section": "tags"}),
+    ]
+    make_blog(create_entry, create_comment, entries=3, years=0.5)
+    small = [queries(client, url) for url in urls]
+    Entry.objects.all().delete()
+    make_blog(create_entry, create_comment, entries=60, years=12)
+    assert [queries(client, url) for url in urls] == small
+    assert max(small) <= 4
