@@ -1,4 +1,3 @@
-import html
 import json
 
 from django import template
@@ -6,10 +5,9 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
-from django.utils.html import format_html, strip_tags
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
-from django.utils.text import Truncator
 
 from blog import search
 from blog.markup import render_comment
@@ -25,12 +23,6 @@ JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0
 def comment_html(text):
     """A comment's plain text as paragraphs with safe links (everything else escaped)."""
     return mark_safe(render_comment(text))
-
-
-@register.filter
-def excerpt(body_html, words=40):
-    """The first words of rendered HTML as plain text (to be escaped again by the template)."""
-    return Truncator(html.unescape(strip_tags(body_html))).words(int(words))
 
 
 @register.filter
