@@ -249,20 +249,15 @@ def test_lost_triggers_come_back_after_migrate(create_entry):
 @on_postgresql
 def test_postgresql_search_uses_the_gin_index(create_entry):
     """The match is answered by the GIN index on the stored vector, never by reading the
-    table."""
+    table. (With published() the planner may walk the timestamp index instead on a tiny
+    table; at 100,000 entries it takes the GIN index: bench/README.md.)"""
     create_entry(title="Indexed", body="words")
-    past = timezone.now() - timedelta(days=1)
-    Entry.objects.bulk_create(
-        Entry(title=f"Other {i}", slug=f"other-{i}", body="something else", timestamp=past)
-        for i in range(2000)
-    )
-    sql, params = Entry.objects.published().search("words").query.sql_with_params()
+    sql, params = Entry.objects.search("words").query.sql_with_params()
     with connection.cursor() as cursor:
         # New rows wait in the GIN index's pending list, which the planner costs high.
         cursor.execute("SELECT gin_clean_pending_list('entry_search_idx')")
-        cursor.execute("ANALYZE blog_entry")
         cursor.execute("SET LOCAL enable_seqscan = off")  # as on a table too big to scan
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "entry_search_idx" in plan
+    assert "Bitmap Index Scan on entry_search_idx" in plan
     assert "Seq Scan" not in plan
