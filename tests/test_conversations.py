@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -19,6 +18,7 @@ from blog import notifications, spam
 from blog.cache import recent_pages
 from blog.models import Comment, Entry
 from tests.comments import post_comment
+from tests.test_accessibility import VNU
 from tests.test_comment_guards import BrokenBackend  # noqa: F401  (a backend by dotted path)
 
 pytestmark = pytest.mark.django_db
@@ -631,14 +631,14 @@ def test_spam_is_kept_out_and_its_address_never_approved_again(
 
 # -- valid HTML ---------------------------------------------------------------------------
 
-VNU = Path(__file__).resolve().parent.parent / "node_modules/vnu-jar/build/dist/vnu.jar"
-
 
 def test_new_pages_are_valid_html(
     client, admin_client, admin_user, create_entry, create_comment, tmp_path
 ):
-    """The W3C Nu checker finds no error in the conversation's pages: a thread with replies
-    and marks, the reply form (empty, with errors, as the author), the unsubscribe page."""
+    """The W3C Nu checker finds no error in the conversation's pages as readers and the author
+    meet them (tests/test_accessibility.py reads the anonymous ones, with axe-core too): a
+    thread with replies and marks, the reply form (empty, with errors, as the author), each
+    state of the unsubscribe page."""
     if not (VNU.exists() and shutil.which("java")):
         pytest.skip("the Nu checker (node_modules/vnu-jar) or java is missing")
     # (The entry's own time is left to the entry page's tests.)

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0002_entry_published_index_partial'),
+        ('blog', '0011_page'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
