@@ -139,17 +139,22 @@ else:
             "NAME": SQLITE_PATH,
             "CONN_MAX_AGE": CONN_MAX_AGE,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # Writers take the lock at BEGIN, so a busy database makes them wait
-                # (up to "timeout" seconds) instead of failing mid-transaction.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": env_int("SQLITE_TIMEOUT", 20),
-                # WAL lets readers run while one writer commits. No mmap_size: with
-                # SQLite 3.40's WAL race it can turn a crash into lasting corruption.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-            },
         }
     }
+
+# SQLite under a threaded server, however it is named (SQLITE_PATH or DATABASE_URL=sqlite:///);
+# homepage/checks.py warns when a SQLite database lacks these.
+SQLITE_OPTIONS = {
+    # Writers take the lock at BEGIN, so a busy database makes them wait
+    # (up to "timeout" seconds) instead of failing mid-transaction.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": env_int("SQLITE_TIMEOUT", 20),
+    # WAL lets readers run while one writer commits. No mmap_size: with
+    # SQLite 3.40's WAL race it can turn a crash into lasting corruption.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS | DATABASES["default"].get("OPTIONS", {})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
