@@ -109,3 +109,30 @@ def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
         assert missing in result.stderr
     # With the project's settings there is nothing to say.
     assert "System check identified no issues" in manage(sqlite_env(tmp_path), "check")
+
+
+def test_the_test_run_has_the_default_settings(settings):
+    assert settings.ALLOWED_HOSTS == [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "testserver",
+    ]  # + the test client's
+    assert settings.DEBUG is False
+    assert settings.TIME_ZONE == "UTC"
+
+
+def test_what_the_caller_exported_does_not_reach_the_tests():
+    """ALLOWED_HOSTS='*', DEBUG=1 and the like in the caller's shell change no result."""
+    exported = {"ALLOWED_HOSTS": "*", "DEBUG": "1", "TIME_ZONE": "Asia/Tokyo"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+        + [f"{__file__}::test_the_test_run_has_the_default_settings"],
+        cwd=ROOT,
+        env=os.environ | exported,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
