@@ -112,12 +112,8 @@ def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
 
 
 def test_the_test_run_has_the_default_settings(settings):
-    assert settings.ALLOWED_HOSTS == [
-        "127.0.0.1",
-        "localhost",
-        "[::1]",
-        "testserver",
-    ]  # + the test client's
+    # pytest-django adds the test client's "testserver" to the defaults.
+    assert settings.ALLOWED_HOSTS == ["127.0.0.1", "localhost", "[::1]", "testserver"]
     assert settings.DEBUG is False
     assert settings.TIME_ZONE == "UTC"
 
