@@ -20,3 +20,10 @@ def comment_html(text):
 def excerpt(body_html, words=40):
     """The first words of rendered HTML as plain text (to be escaped again by the template)."""
     return Truncator(html.unescape(strip_tags(body_html))).words(int(words))
+
+
+@register.filter(expects_localtime=True)
+def datetime_attr(value):
+    """A time for <time datetime="...">: ISO 8601 to the second (the HTML spec allows at most
+    3 digits of a fraction, where Django's date:"c" writes microseconds)."""
+    return value.isoformat(timespec="seconds") if value else ""
