@@ -43,6 +43,16 @@ def _private_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Users made by tests get MD5 hashes: the production hasher takes ~0.3 s a password by
+    design. The servers the tests start keep the production one."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits and page caches must not leak from one test into the next."""

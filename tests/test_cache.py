@@ -2,7 +2,6 @@
 
 import io
 import re
-import time
 import uuid
 from datetime import timedelta
 
@@ -245,26 +244,28 @@ def test_a_page_cached_during_a_transaction_is_dropped_at_commit(client, create_
     assert "Late news" in client.get(url).content.decode()
 
 
-def test_scheduled_entry_appears_when_its_time_comes(client, create_entry):
+def test_scheduled_entry_appears_when_its_time_comes(client, create_entry, time_machine):
     """No write happens when a scheduled entry goes live: the version knows the time."""
+    time_machine.move_to(timezone.now())
     create_entry(title="Already out")
     create_entry(title="Right on time", timestamp=timezone.now() + timedelta(seconds=2))
     first = client.get("/")
     assert "Right on time" not in first.content.decode()
     assert "Right on time" not in client.get("/").content.decode()  # cached
-    time.sleep(2.1)
+    time_machine.shift(2.1)
     second = client.get("/")
     assert "Right on time" in second.content.decode()
     assert second["ETag"] != first["ETag"]
     assert client.get("/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
 
 
-def test_comment_form_goes_when_comments_close(client, create_entry, settings):
+def test_comment_form_goes_when_comments_close(client, create_entry, settings, time_machine):
     settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS = 1
+    time_machine.move_to(timezone.now())
     entry = create_entry(timestamp=timezone.now() - timedelta(days=1) + timedelta(seconds=2))
     bump_version()  # the closing rule changed: a setting, not a write
     assert 'id="comment-form"' in client.get(entry.get_absolute_url()).content.decode()
-    time.sleep(2.1)
+    time_machine.shift(2.1)
     page = client.get(entry.get_absolute_url()).content.decode()
     assert 'id="comment-form"' not in page
     assert "Comments are closed" in page
@@ -298,13 +299,14 @@ def test_readers_never_get_each_others_csrf_token(create_entry, no_comment_delay
     assert Comment.objects.get().text == "Bob was here"
 
 
-def test_cached_form_token_is_fresh_for_every_reader(client, create_entry, settings):
+def test_cached_form_token_is_fresh_for_every_reader(client, create_entry, time_machine):
     """The comment form's signed token records when the form was shown: a cached page must
     not hand out its first reader's (soon too old, or already old enough) token."""
+    time_machine.move_to(timezone.now())
     entry = create_entry()
     url = entry.get_absolute_url()
     first = FORM_TOKEN_RE.search(client.get(url).content.decode()).group(1)
-    time.sleep(1.1)
+    time_machine.shift(1.1)
     second = FORM_TOKEN_RE.search(Client().get(url).content.decode()).group(1)
     assert second != first
     assert spam.token_age(second, entry.pk) < 1
@@ -479,7 +481,7 @@ def _count(location, key, times):
             counter.incr(key)
 
 
-def test_file_cache_counts_exactly_across_processes(tmp_path):
+def test_file_cache_counts_exactly_across_processes(tmp_path, time_machine):
     """The default cache's add()/incr() lose no count when processes count one key at once
     (the comment rate limit), and incr() keeps the key's expiry."""
     import multiprocessing
@@ -496,7 +498,7 @@ def test_file_cache_counts_exactly_across_processes(tmp_path):
     assert counter.get("hits") == 400
     counter.set("brief", 1, timeout=1)
     assert counter.incr("brief") == 2
-    time.sleep(1.1)
+    time_machine.move_to(timezone.now() + timedelta(seconds=1.1))
     assert counter.get("brief") is None
     with pytest.raises(ValueError):
         counter.incr("brief")
