@@ -1,11 +1,10 @@
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.db.models import Count, F
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from blog.cache import bump_version
 from blog.models import Comment, Entry
 
 
@@ -36,13 +35,10 @@ class EntryAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                visible_count=Count("comments", filter=Q(comments__is_public=True)),
-                hidden_count=Count("comments", filter=Q(comments__is_public=False)),
-            )
+        # Visible as readers count them (with_comment_counts); hidden are the others.
+        entries = super().get_queryset(request).with_comment_counts()
+        return entries.annotate(
+            visible_count=F("comment_count"), hidden_count=Count("comments") - F("comment_count")
         )
 
     @admin.display(description=_("status"))
@@ -93,7 +89,6 @@ class CommentAdmin(admin.ModelAdmin):
 
     def _set_public(self, request, queryset, is_public):
         count = queryset.update(is_public=is_public)
-        bump_version()  # update() sends no signals
         message = (
             ngettext("%d comment is now visible.", "%d comments are now visible.", count)
             if is_public

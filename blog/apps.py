@@ -7,4 +7,3 @@ class BlogConfig(AppConfig):
 
     def ready(self):
         from blog import signals  # noqa: F401  (connects the receivers)
-        from homepage import checks  # noqa: F401  (registers the settings' system checks)

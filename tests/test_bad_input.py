@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from blog.models import Comment
-from tests.server import Browser, form_fields
+from testing.server import Browser, form_fields
 
 FORM = "application/x-www-form-urlencoded"
 MB = 1024 * 1024
@@ -215,7 +215,7 @@ SERVER_CASES = [case for case in CASES if case.server]
 
 @pytest.fixture(scope="module")
 def bad_input_server():
-    from tests.server import Server
+    from testing.server import Server
 
     server = Server(
         processes=1,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.commands import manage
+from testing.commands import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +84,7 @@ def test_sqlite_named_by_database_url_gets_the_same_settings(tmp_path):
         "cursor.execute('PRAGMA journal_mode').fetchone()[0], "
         "cursor.execute('PRAGMA synchronous').fetchone()[0]]))"
     )
-    output = manage(env, "shell", "--no-imports", "-c", script)
+    output = manage("shell", "--no-imports", "-c", script, env=env).stdout
     name, mode, timeout, journal, synchronous = json.loads(output.splitlines()[-1])
     assert name == str(database)
     assert mode == "IMMEDIATE"
@@ -101,14 +101,12 @@ def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
     env = sqlite_env(
         tmp_path, DJANGO_SETTINGS_MODULE="edited_settings", PYTHONPATH=f"{tmp_path}:{ROOT}"
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = manage("check", env=env)
     assert "(homepage.W001) SQLite database 'default' lacks" in result.stderr
     for missing in ("transaction_mode IMMEDIATE", "a timeout", "journal_mode=WAL", "synchronous"):
         assert missing in result.stderr
     # With the project's settings there is nothing to say.
-    assert "System check identified no issues" in manage(sqlite_env(tmp_path), "check")
+    assert "System check identified no issues" in manage("check", env=sqlite_env(tmp_path)).stdout
 
 
 def test_the_test_run_has_the_default_settings(settings):

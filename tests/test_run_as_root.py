@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import PROJECT, Browser, Server, commentable_links, free_port
+from testing.commands import PROJECT
+from testing.server import Browser, Server, commentable_links, free_port
 
 pytestmark = [
     pytest.mark.server,
