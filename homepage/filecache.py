@@ -23,13 +23,14 @@ class FileBasedCache(filebased.FileBasedCache):
     expiry (Django's rewrites it with the default timeout).
 
     ``manage.py`` run as root (a seed, an import, loaddata) while the server runs must not
-    lock the server's user out: as root, the folder and files it creates are given to the
-    owner of the folder above the cache (the data directory, which scripts/serve gives to
-    the server's user), as SQLite does with its -wal and -shm files. Should the cache still
-    be unwritable (files left by an older version, a wrong chown), it works as an empty
-    cache: a file this process may not read is a miss, a write that fails stores nothing
-    (pages are rendered, the comment rate limit lets comments through), and the error log
-    says once per process what is wrong and how to fix it.
+    lock the server's user out: as root, the files it creates belong to the cache folder's
+    owner, and a cache folder it creates to the owner of the folder above (the data
+    directory; scripts/serve gives both to the server's user), as SQLite does with its
+    -wal and -shm files. Should the cache still be unwritable (files left by an older
+    version, a wrong chown), it works as an empty cache: a file this process may not read
+    is a miss, a write that fails stores nothing (pages are rendered, the comment rate limit
+    lets comments through), and the error log says once per process what is wrong and how
+    to fix it.
     """
 
     _warned = False
@@ -78,10 +79,13 @@ class FileBasedCache(filebased.FileBasedCache):
         return False
 
     def _createdir(self):
+        if os.path.isdir(self._dir):
+            return
         super()._createdir()
-        if owner := self._owner():
+        if os.geteuid() == 0:  # root's new folder goes to the owner of the folder above
+            above = os.stat(os.path.dirname(os.path.abspath(self._dir)))
             with contextlib.suppress(FileNotFoundError):  # clear() may have removed it
-                os.chown(self._dir, *owner)
+                os.chown(self._dir, above.st_uid, above.st_gid)
 
     def _write_content(self, file, timeout, value):
         if owner := self._owner():
@@ -89,11 +93,11 @@ class FileBasedCache(filebased.FileBasedCache):
         super()._write_content(file, timeout, value)
 
     def _owner(self) -> tuple[int, int] | None:
-        """As root: the owner and group of the folder above the cache, for what root creates."""
+        """As root: the cache folder's owner and group, for the files root creates in it."""
         if os.geteuid() != 0:
             return None
-        above = os.stat(os.path.dirname(os.path.abspath(self._dir)))
-        return above.st_uid, above.st_gid
+        folder = os.stat(self._dir)
+        return folder.st_uid, folder.st_gid
 
     @contextlib.contextmanager
     def _unless_unwritable(self):
