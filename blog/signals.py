@@ -1,11 +1,12 @@
-"""Side effects of writes: every write to entries and comments makes cached pages stale.
+"""Side effects of writes: every write to entries, comments, tags and pages makes cached
+pages stale.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
 models' QuerySets (SignalFreeWrites) do the same after them.
 """
 
 from django.db import models
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from blog.cache import bump_version
@@ -15,10 +16,23 @@ from blog.cache import bump_version
 @receiver(post_delete, sender="blog.Entry")
 @receiver(post_save, sender="blog.Comment")
 @receiver(post_delete, sender="blog.Comment")
+@receiver(post_save, sender="blog.Page")
+@receiver(post_delete, sender="blog.Page")
+@receiver(post_save, sender="taggit.Tag")  # a renamed tag
+@receiver(post_delete, sender="taggit.Tag")
+@receiver(post_save, sender="blog.TaggedEntry")  # the admin's tag inline
+@receiver(post_delete, sender="blog.TaggedEntry")
 def content_changed(sender, using, raw=False, **kwargs):
     """Readers see the write on their next request, in every process."""
     # loaddata saves raw rows by the thousand: one renewal when it commits is enough.
     bump_version(using=using, immediate=not raw)
+
+
+@receiver(m2m_changed, sender="blog.TaggedEntry")
+def tags_changed(sender, action, using, **kwargs):
+    """entry.tags.add(), set(), remove(), clear(): clear() deletes without post_delete."""
+    if action.startswith("post_"):
+        bump_version(using=using)
 
 
 class SignalFreeWrites(models.QuerySet):
