@@ -17,7 +17,6 @@ from django.core.management.color import no_style
 from django.db import connection, transaction
 
 from blog.cache import bump_version
-from blog.markup import render_markdown
 from blog.models import Comment, Entry
 
 # The old models (SQLAlchemy, see docs/legacy-import.md); other columns are ignored.
@@ -249,7 +248,7 @@ def import_legacy(
         try:
             for batch in batched(entries, BATCH_SIZE):
                 for entry in batch:
-                    entry.body_html = render_markdown(entry.body)  # bulk_create skips save()
+                    entry.render_html()  # bulk_create skips save()
                 Entry.objects.bulk_create(batch)
                 if bar:
                     bar.update(len(batch))
@@ -339,6 +338,7 @@ def _plan(data: LegacyData, tz: tzinfo, report: Report) -> tuple[list[Entry], li
                 body=body,
                 timestamp=timestamp,
                 featured=featured,
+                is_draft=False,
             )
         )
         report.count("entry_imported")

@@ -1,15 +1,20 @@
+import html
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.html import strip_tags
+from django.utils.text import Truncator, slugify
 from django.utils.translation import gettext_lazy as _
 
-from blog.markup import render_markdown
+from blog import images
+from blog.markup import render_entry
 
 SLUG_MAX_LENGTH = 120
 SEARCH_MAX_WORDS = 10  # bounds the query a long search string can build
@@ -38,6 +43,10 @@ class EntryQuerySet(models.QuerySet):
         # on the first upper bound it is given, and this one would beat an archive's tighter
         # bound (1 January next year), scanning every newer entry. PostgreSQL reads both alike.
         return self.filter(~Q(timestamp__gt=timezone.now()), is_draft=False)
+
+    def find_by_slug(self, slug: str):
+        """The entry with this slug now, or the one that had it before (old links), or None."""
+        return self.filter(slug=slug).first() or self.filter(former_slugs__slug=slug).first()
 
     def with_comment_counts(self):
         # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
@@ -120,8 +129,28 @@ class Entry(models.Model):
         blank=True,
         help_text=_("Part of the permalink. Made from the title when left empty."),
     )
-    body = models.TextField(_("body"), help_text=_("Markdown. Raw HTML is shown as text."))
+    summary = models.TextField(
+        _("summary"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_(
+            "Markdown, optional. Lists and search show it; without it they show the body up "
+            "to a line holding only <!--more-->, or else its first paragraph."
+        ),
+    )
+    body = models.TextField(
+        _("body"),
+        help_text=_(
+            "Markdown: # is a section heading, [TOC] a table of contents, text[^1] and "
+            "[^1]: a footnote, ```python a highlighted code block, ![alt](image:ID) an image "
+            "uploaded below. Raw HTML is shown as text."
+        ),
+    )
     body_html = models.TextField(editable=False, default="")
+    summary_html = models.TextField(editable=False, default="", db_default="")
+    # What lists show: the summary, the body up to <!--more-->, or its first paragraph.
+    excerpt_html = models.TextField(editable=False, default="", db_default="")
     timestamp = models.DateTimeField(
         _("publication time"),
         default=timezone.now,
@@ -131,11 +160,21 @@ class Entry(models.Model):
     featured = models.BooleanField(_("featured"), default=False)
     is_draft = models.BooleanField(
         _("draft"),
-        default=False,
-        help_text=_("Drafts are hidden from readers; staff can preview them."),
+        default=True,
+        help_text=_(
+            "New entries are drafts, hidden from readers (staff can open them); "
+            "“Save and publish” makes them public."
+        ),
     )
     comments_enabled = models.BooleanField(_("comments enabled"), default=True)
     updated = models.DateTimeField(_("last modified"), auto_now=True)
+    revised = models.DateTimeField(
+        _("revised"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When the title, summary or body last changed after publication."),
+    )
 
     objects = EntryQuerySet.as_manager()
 
@@ -162,13 +201,38 @@ class Entry(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
-        self.body_html = render_markdown(self.body)
+        loaded = getattr(self, "_loaded", None)
+        if (
+            loaded
+            and None not in loaded.values()
+            and loaded["is_draft"] is False
+            and loaded["timestamp"] <= timezone.now()
+            and any(loaded[name] != getattr(self, name) for name in REVISION_FIELDS)
+        ):
+            self.revised = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "revised"}
+        with transaction.atomic():
+            self._save_with_slug(*args, **kwargs)
+            old_slug = (loaded or {}).get("slug")
+            if old_slug and old_slug != self.slug:
+                FormerSlug.objects.update_or_create(slug=old_slug, defaults={"entry": self})
+            # A slug in use now is no longer anyone's old link.
+            FormerSlug.objects.filter(slug=self.slug).delete()
+        self._loaded = {name: getattr(self, name) for name in LOADED_FIELDS}
+
+    def get_absolute_url(self):
+        return reverse("blog:entry", kwargs=self._permalink_kwargs())
+
+    def _save_with_slug(self, *args, **kwargs):
         if self.slug:
+            self.render_html()
             return super().save(*args, **kwargs)
         # Two editors saving the same title at once: the unique constraint picks
         # one winner, the other retries with the next free suffix.
         for _attempt in range(5):
             self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
+            self.render_html()
             try:
                 with transaction.atomic():
                     return super().save(*args, **kwargs)
@@ -177,8 +241,14 @@ class Entry(models.Model):
                     raise
         raise IntegrityError(f"Could not find a free slug for {self.title!r}")
 
-    def get_absolute_url(self):
-        return reverse("blog:entry", kwargs=self._permalink_kwargs())
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        entry = super().from_db(db, field_names, values)
+        # As loaded, to tell what a save changes (revisions, old links).
+        entry._loaded = {
+            name: entry.__dict__.get(name) for name in LOADED_FIELDS
+        }  # no deferred loads
+        return entry
 
     def _permalink_kwargs(self):
         local = timezone.localtime(self.timestamp)
@@ -189,8 +259,33 @@ class Entry(models.Model):
             "slug": self.slug,
         }
 
-    def get_comments_feed_url(self):
-        return reverse("blog:entry-feed", kwargs=self._permalink_kwargs())
+    def get_comments_feed_url(self, atom: bool = False):
+        name = "blog:entry-feed-atom" if atom else "blog:entry-feed"
+        return reverse(name, kwargs=self._permalink_kwargs())
+
+    def render_html(self):
+        """Fill the *_html fields from the Markdown (on every save; bulk_create callers too)."""
+        pictures = {}
+        if self.pk and not self._state.adding:
+            pictures = {str(image.pk): image.img_attributes() for image in self.images.all()}
+        fields = render_entry(self.body, self.summary, self.slug or "entry", pictures)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def rerender(self):
+        """Render again and store only the *_html fields: not an edit, no signals."""
+        self.render_html()
+        Entry.objects.filter(pk=self.pk).update(
+            body_html=self.body_html, summary_html=self.summary_html, excerpt_html=self.excerpt_html
+        )
+
+    def publish(self, keep_time: bool = False):
+        """Make the entry public; a draft's publication time becomes now unless it is
+        in the future (scheduled) or keep_time says the author chose it."""
+        now = timezone.now()
+        if self.is_draft and not keep_time and self.timestamp <= now:
+            self.timestamp = now
+        self.is_draft = False
 
     def clean(self):
         # Forms validate constraints before save(): give them the slug save() would make.
@@ -259,6 +354,117 @@ class Entry(models.Model):
 
     def visible_comments(self):
         return self.comments.filter(is_public=True).order_by("created", "id")
+
+    @property
+    def description(self) -> str:
+        """Plain text for <meta name=description> and share cards: the excerpt, cut short."""
+        text = " ".join(html.unescape(strip_tags(self.excerpt_html)).split())
+        return Truncator(text).chars(DESCRIPTION_CHARS)
+
+    @property
+    def share_image(self) -> str:
+        """The URL path of the first image's largest rendition, or ""."""
+        image = self.images.order_by("id").first()
+        return image.largest_url if image else ""
+
+    @property
+    def was_revised(self) -> bool:
+        return self.revised is not None and self.revised > self.timestamp
+
+
+LOADED_FIELDS = ("title", "summary", "body", "slug", "timestamp", "is_draft")
+REVISION_FIELDS = ("title", "summary", "body")  # what readers read; featured etc. are not
+DESCRIPTION_CHARS = 300
+
+
+class FormerSlug(models.Model):
+    """A slug an entry had before: its old links answer with a 301 to the current one."""
+
+    entry = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="former_slugs", verbose_name=_("entry")
+    )
+    slug = models.SlugField(_("slug"), max_length=SLUG_MAX_LENGTH, unique=True)
+
+    class Meta:
+        verbose_name = _("former slug")
+        verbose_name_plural = _("former slugs")
+
+    def __str__(self):
+        return self.slug
+
+
+def image_upload_to(instance, filename):
+    # Never the uploader's name or extension: a random name and the format Pillow found.
+    return f"images/{instance.stem}.{images.EXTENSIONS[instance.format]}"
+
+
+class EntryImage(models.Model):
+    """A picture uploaded for an entry, with renditions in a few widths made at upload."""
+
+    entry = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="images", verbose_name=_("entry")
+    )
+    image = models.FileField(
+        _("image"),
+        upload_to=image_upload_to,
+        max_length=200,
+        validators=[images.validate_image],
+        help_text=images.HELP_TEXT,
+    )
+    alt = models.CharField(
+        _("alternative text"),
+        max_length=300,
+        help_text=_("What the picture shows, for readers who cannot see it."),
+    )
+    stem = models.CharField(max_length=32, editable=False, default="")
+    format = models.CharField(max_length=8, editable=False, default="")
+    width = models.PositiveIntegerField(editable=False, default=0)
+    height = models.PositiveIntegerField(editable=False, default=0)
+    # [[width, height, storage name], ...], narrowest first.
+    renditions = models.JSONField(editable=False, default=list)
+    created = models.DateTimeField(_("uploaded"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+
+    def __str__(self):
+        return self.alt
+
+    def save(self, *args, **kwargs):
+        if self.image and not self.image._committed:
+            # Renditions once, at upload: pages never resize anything.
+            self.stem = uuid.uuid4().hex
+            picture = images.open_image(self.image)
+            self.format, (self.width, self.height) = picture.format, picture.size
+            self.renditions = images.make_renditions(picture, self.stem, default_storage)
+        super().save(*args, **kwargs)
+
+    @property
+    def markdown(self) -> str:
+        return f"![{self.alt}](image:{self.pk})"
+
+    @property
+    def largest_url(self) -> str:
+        return default_storage.url(self.renditions[-1][2]) if self.renditions else ""
+
+    def img_attributes(self) -> dict[str, str]:
+        """src (a middle width), srcset, width, height and alt for an <img>."""
+        if not self.renditions:
+            return {"src": default_storage.url(self.image.name), "alt": self.alt}
+        middle = self.renditions[min(1, len(self.renditions) - 1)]
+        largest = self.renditions[-1]
+        return {
+            "src": default_storage.url(middle[2]),
+            "srcset": ", ".join(f"{default_storage.url(n)} {w}w" for w, _h, n in self.renditions),
+            "width": str(largest[0]),
+            "height": str(largest[1]),
+            "alt": self.alt,
+        }
+
+    def stored_names(self) -> list[str]:
+        return [self.image.name, *(name for _w, _h, name in self.renditions)]
 
 
 class Comment(models.Model):

@@ -55,6 +55,7 @@ urlpatterns = [
     path("feed/", feeds.LatestEntriesFeed(), name="feed"),
     path("feed/atom/", feeds.AtomLatestEntriesFeed(), name="feed-atom"),
     path("search/", views.EntrySearchView.as_view(), name="search"),
+    path("preview/", views.preview, name="preview"),
     path(
         "sitemap.xml",
         sitemap_views.index,

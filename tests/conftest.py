@@ -18,6 +18,7 @@ def create_entry(db):
 
     def make(title="An entry", body="Some *text*.", days=-1, **fields):
         fields.setdefault("timestamp", timezone.now() + timedelta(days=days))
+        fields.setdefault("is_draft", False)
         return Entry.objects.create(title=title, body=body, **fields)
 
     return make

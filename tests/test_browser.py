@@ -84,7 +84,7 @@ def make_entries():
     )
     entry = Entry.objects.create(
         title="Moving to Django",
-        body="## What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
+        body="# What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
         timestamp=now - timedelta(days=1),
     )
     Comment.objects.create(

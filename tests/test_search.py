@@ -39,11 +39,11 @@ def test_finds_words_in_titles_and_bodies(client, create_entry):
 
 
 def test_results_link_to_entries_with_plain_excerpts(client, create_entry):
-    """A result shows its title linked to the permalink and a plain-text excerpt."""
+    """A result shows its title linked to the permalink and its excerpt (first paragraph)."""
     entry = create_entry(title="Markup", body="A **bold** claim: 1 < 2 & 3 > 2.")
     html = search(client, "claim").content.decode()
     assert f'<a href="{entry.get_absolute_url()}">Markup</a>' in html
-    assert "A bold claim: 1 &lt; 2 &amp; 3 &gt; 2." in html
+    assert "<p>A <strong>bold</strong> claim: 1 &lt; 2 &amp; 3 &gt; 2.</p>" in html
 
 
 def test_empty_query_shows_the_form_only(client, create_entry):
