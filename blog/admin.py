@@ -90,7 +90,7 @@ class EntryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if "_publish" in request.POST:
             # The time the author typed in this form stands; an untouched one becomes now.
-            obj.publish(keep_time="timestamp" in form.changed_data)
+            obj.publish(keep_time=self._time_was_chosen(form, change))
         super().save_model(request, obj, form, change)
         if "_publish" in request.POST:
             self.message_user(
@@ -102,6 +102,16 @@ class EntryAdmin(admin.ModelAdmin):
                     obj.get_absolute_url(),
                 ),
             )
+
+    @staticmethod
+    def _time_was_chosen(form, change) -> bool:
+        """The author typed a publication time in this form."""
+        if "timestamp" not in form.changed_data:
+            return False
+        # The widget shows whole seconds: an untouched time differs only in microseconds.
+        initial = form.initial.get("timestamp")
+        untouched = change and form.cleaned_data["timestamp"] == initial.replace(microsecond=0)
+        return not untouched
 
     @admin.display(description=_("status"))
     def status(self, obj):
