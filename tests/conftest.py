@@ -44,6 +44,15 @@ def _private_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_media(tmp_path_factory):
+    """Uploads go to a temporary folder, never the project's data/media."""
+    from django.test import override_settings
+
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits and page caches must not leak from one test into the next."""
