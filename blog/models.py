@@ -136,7 +136,7 @@ class Entry(models.Model):
         db_default="",
         help_text=_(
             "Markdown, optional. Lists and search show it; without it they show the body up "
-            "to a line holding only <!--more-->, or else its first paragraph."
+            "to a line holding only &lt;!--more--&gt;, or else its first paragraph."
         ),
     )
     body = models.TextField(
