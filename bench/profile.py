@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import PROJECT, sqlite_database  # noqa: E402
 
-from tests.server import Browser, Server  # noqa: E402
+from testing.server import Browser, Server  # noqa: E402
 
 PY_SPY = PROJECT / ".venv" / "bin" / "py-spy"
 SHOWN = (

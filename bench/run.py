@@ -31,7 +31,8 @@ BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
 sys.path.insert(0, str(PROJECT))
 
-from tests.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
+from testing import commands  # noqa: E402
+from testing.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
 
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
@@ -55,7 +56,7 @@ def content_key() -> str:
 
 def manage(args: list[str], env: dict[str, str]) -> None:
     # Inherits the terminal, so seed_blog's progress bar shows there.
-    subprocess.run([str(PYTHON), "manage.py", *args], cwd=PROJECT, env=env, check=True)
+    commands.manage(*args, env=env, timeout=None, stdout=None, stderr=None)
 
 
 def build_env(**settings: str) -> dict[str, str]:

@@ -35,8 +35,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.http import http_date
 
 from blog import spam
-from blog.models import Entry
-from homepage.errors import _is_utf8
+from homepage.errors import is_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -75,30 +74,21 @@ def placeholder(name: str) -> bytes:
 def upcoming_changes(now: float, using: str = DEFAULT_DB_ALIAS):
     """Times after now when pages change by themselves, and the time past which more may.
 
-    Scheduled entries go live at their timestamp; comments close after
-    BLOG_COMMENTS_CLOSE_AFTER_DAYS (Entry.comments_open).
+    Scheduled entries go live at their timestamp (EntryQuerySet.scheduled()); comments close
+    BLOG_COMMENTS_CLOSE_AFTER_DAYS after it (EntryQuerySet.commentable()).
     """
+    from blog.models import Entry  # blog.models imports this module (through blog.signals)
+
     moment = datetime.fromtimestamp(now, tz=UTC)
-    published = Entry.objects.using(using).filter(is_draft=False).order_by("timestamp")
-    lists = [
-        [
-            t.timestamp()
-            for t in published.filter(timestamp__gt=moment).values_list("timestamp", flat=True)[
-                :MAX_CHANGES
-            ]
-        ]
-    ]
+    entries = Entry.objects.using(using).order_by("timestamp")
+
+    def times(queryset, later=timedelta(0)):
+        stamps = queryset.values_list("timestamp", flat=True)[:MAX_CHANGES]
+        return [(stamp + later).timestamp() for stamp in stamps]
+
+    lists = [times(entries.scheduled(moment))]
     if days := settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS:
-        age = timedelta(days=days)
-        open_entries = published.filter(
-            comments_enabled=True, timestamp__gt=moment - age, timestamp__lte=moment
-        )
-        lists.append(
-            [
-                (t + age).timestamp()
-                for t in open_entries.values_list("timestamp", flat=True)[:MAX_CHANGES]
-            ]
-        )
+        lists.append(times(entries.commentable(moment), later=timedelta(days=days)))
     # A list cut at MAX_CHANGES says nothing past its last time.
     horizon = min((times[-1] for times in lists if len(times) == MAX_CHANGES), default=None)
     changes = sorted(t for times in lists for t in times if horizon is None or t <= horizon)
@@ -134,8 +124,9 @@ class _RenewOnCommit:
 def bump_version(using: str | None = None, immediate: bool = True):
     """Make every cached page stale: after any write, once it commits.
 
-    Model signals call it for Entry and Comment saves and deletes; call it yourself after
-    writes that send no signals: ``QuerySet.update()``, ``bulk_create()``, raw SQL.
+    blog/signals.py calls it for every write to entries and comments: saves and deletes
+    (model signals), ``update()`` and ``bulk_create()`` (the QuerySets). Call it yourself
+    only after raw SQL.
     """
     using = using or DEFAULT_DB_ALIAS
     connection = transaction.get_connection(using)
@@ -224,7 +215,7 @@ def may_hit(request) -> bool:
         # (a Latin-1 byte would make the same key as its UTF-8 percent-escape).
         and not settings.DISALLOWED_USER_AGENTS
         and not settings.CSRF_USE_SESSIONS
-        and _is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
+        and is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
     )
 
 

@@ -16,8 +16,9 @@ class CommentForm(forms.ModelForm):
         model = Comment
         fields = ["name", "text"]
         widgets = {
-            "text": forms.Textarea(attrs={"rows": 5, "maxlength": 500}),
-            "name": forms.TextInput(attrs={"autocomplete": "name", "maxlength": 80}),
+            # maxlength comes from the model fields.
+            "text": forms.Textarea(attrs={"rows": 5}),
+            "name": forms.TextInput(attrs={"autocomplete": "name"}),
         }
         labels = {"name": _("Name (optional)"), "text": _("Comment")}
         error_messages = {
@@ -94,10 +95,9 @@ class CommentForm(forms.ModelForm):
             raise forms.ValidationError(_("Comments are closed for this entry."), code="closed")
         return cleaned
 
-    def save(self, commit=True):
-        self.instance.entry = self.entry
-        self.instance.is_public = not settings.BLOG_COMMENTS_MODERATED
-        return super().save(commit=commit)
+    def comment_fields(self) -> dict:
+        """What Comment.objects.post() stores (the honeypot and token are checked, not kept)."""
+        return {name: self.cleaned_data[name] for name in self._meta.fields}
 
 
 class SearchForm(forms.Form):

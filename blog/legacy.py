@@ -16,7 +16,6 @@ from pathlib import Path
 from django.core.management.color import no_style
 from django.db import connection, transaction
 
-from blog.cache import bump_version
 from blog.models import Comment, Entry
 
 # The old models (SQLAlchemy, see docs/legacy-import.md); other columns are ignored.
@@ -247,8 +246,6 @@ def import_legacy(
         bar = progress(len(entries) + len(comments)) if progress else None
         try:
             for batch in batched(entries, BATCH_SIZE):
-                for entry in batch:
-                    entry.render_html()  # bulk_create skips save()
                 Entry.objects.bulk_create(batch)
                 if bar:
                     bar.update(len(batch))
@@ -265,8 +262,6 @@ def import_legacy(
             # Explicit ids do not move PostgreSQL's sequences (setval is not rolled
             # back, hence not on a dry run); SQLite's AUTOINCREMENT follows by itself.
             _reset_sequences()
-            if entries or comments:
-                bump_version()  # bulk_create sends no signals: cached pages must go
     return report
 
 

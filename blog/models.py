@@ -1,10 +1,11 @@
+import functools
 import html
 import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
@@ -13,36 +14,46 @@ from django.utils.html import strip_tags
 from django.utils.text import Truncator, slugify
 from django.utils.translation import gettext_lazy as _
 
-from blog import images
+from blog import images, notifications, spam
 from blog.markup import render_entry
+from blog.queries import PlannedQueries
+from blog.signals import SignalFreeWrites
 
 SLUG_MAX_LENGTH = 120
-SEARCH_MAX_WORDS = 10  # bounds the query a long search string can build
-SEARCH_CONFIG = "english"  # PostgreSQL text search configuration (stemming, stop words)
+COMMENT_TEXT_MAX_LENGTH = 500
+COMMENT_NAME_MAX_LENGTH = 80
+# A second identical post within this time is the same comment (a double click, a reload).
+DUPLICATE_WINDOW = timedelta(minutes=30)
 
 # Lets constraints say text__length, enforced by the database itself.
 models.CharField.register_lookup(Length)
 
 
-# Longer than any such period (DST included) and shorter than two: added to the start of
-# one, it lands in the next.
-PERIOD_STEP = {"year": timedelta(days=370), "month": timedelta(days=32), "day": timedelta(hours=36)}
+def comments_close_before(now: datetime) -> datetime | None:
+    """Entries published before this have their comments closed (BLOG_COMMENTS_CLOSE_AFTER_DAYS)."""
+    days = settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS
+    return now - timedelta(days=days) if days else None
 
 
-def period_start(moment: datetime, kind: str) -> datetime:
-    """The start of the year, month or day holding moment, in the site's time zone."""
-    local = timezone.localtime(moment)
-    fields = {"year": (local.year, 1, 1), "month": (local.year, local.month, 1)}
-    return timezone.make_aware(datetime(*fields.get(kind, (local.year, local.month, local.day))))
-
-
-class EntryQuerySet(models.QuerySet):
-    def published(self):
+class EntryQuerySet(PlannedQueries, SignalFreeWrites):
+    def published(self, now=None):
         """Entries readers may see: not drafts, and not scheduled for later."""
         # NOT (timestamp > now) rather than timestamp <= now: SQLite ranges its index scan
         # on the first upper bound it is given, and this one would beat an archive's tighter
         # bound (1 January next year), scanning every newer entry. PostgreSQL reads both alike.
-        return self.filter(~Q(timestamp__gt=timezone.now()), is_draft=False)
+        return self.filter(~Q(timestamp__gt=now or timezone.now()), is_draft=False)
+
+    def scheduled(self, now=None):
+        """Entries that go live by themselves at their (future) timestamp."""
+        return self.filter(timestamp__gt=now or timezone.now(), is_draft=False)
+
+    def commentable(self, now=None):
+        """Entries readers may comment on: enabled, published, and not past the closing age."""
+        now = now or timezone.now()
+        open_entries = self.published(now).filter(comments_enabled=True)
+        if closed_before := comments_close_before(now):
+            open_entries = open_entries.filter(timestamp__gte=closed_before)
+        return open_entries
 
     def find_by_slug(self, slug: str):
         """The entry with this slug now, or the one that had it before (old links), or None."""
@@ -52,7 +63,8 @@ class EntryQuerySet(models.QuerySet):
         # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
         # entry and comment before LIMIT, making each list page O(all entries).
         public = (
-            Comment.objects.filter(entry=OuterRef("pk"), is_public=True)
+            Comment.objects.public()
+            .filter(entry=OuterRef("pk"))
             .order_by()
             .values("entry")
             .annotate(n=Count("pk"))
@@ -60,64 +72,16 @@ class EntryQuerySet(models.QuerySet):
         )
         return self.annotate(comment_count=Coalesce(Subquery(public), 0))
 
-    def dates_with_entries(self, kind: str) -> list[datetime]:
-        """The first moment of each year, month or day (local time) with entries, newest first.
-
-        What dates() gives, from a few index entries per period instead of truncating the
-        timestamp of every row: the oldest and the newest entry, then, for each period
-        between, the first entry on or after its start, all in one query.
-        """
-        span = [
-            self.order_by(order).values_list("pk", "timestamp").first()
-            for order in ("timestamp", "-timestamp")
-        ]
-        if span[0] is None:
-            return []
-        starts, start, newest = {}, period_start(span[0][1], kind), span[1][1]
-        while start <= newest:
-            starts[f"p{len(starts)}"] = start
-            start = period_start(start + PERIOD_STEP[kind], kind)
-        # Each probe's bound first: SQLite ranges its index scan on the first lower bound, and
-        # an archive's own (1 January) would make every probe walk from there.
-        probes = {
-            name: Subquery(
-                (self.model.objects.filter(timestamp__gte=start) & self)
-                .order_by("timestamp")
-                .values("timestamp")[:1]
-            )
-            for name, start in starts.items()
-        }
-        found = self.model.objects.filter(pk=span[0][0]).values(**probes).get().values()
-        return sorted({period_start(at, kind) for at in found if at is not None}, reverse=True)
-
-    def search(self, query: str):
-        """Entries whose title or body match every word of query, best match first.
-
-        PostgreSQL: full text search (stemmed, ranked, titles weigh more). Elsewhere: each word
-        must appear in the title or body (case-insensitive), newest first.
-        """
-        words = query.split()[:SEARCH_MAX_WORDS]
-        if not words:
-            return self.none()
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-            vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
-                "body", weight="B", config=SEARCH_CONFIG
-            )
-            # websearch syntax never raises on odd input ("quotes", -minus, or).
-            search_query = SearchQuery(
-                " ".join(words), search_type="websearch", config=SEARCH_CONFIG
-            )
-            return (
-                self.annotate(document=vector, rank=SearchRank(vector, search_query))
-                .filter(document=search_query)  # @@: a match, not merely a rank above zero
-                .order_by("-rank", "-timestamp", "-id")
-            )
-        condition = Q()
-        for word in words:
-            condition &= Q(title__icontains=word) | Q(body__icontains=word)
-        return self.filter(condition).order_by("-timestamp", "-id")
+    def bulk_create(self, objs, *args, **kwargs):
+        """As save() would, render each entry (once per distinct text) before inserting."""
+        render = functools.cache(render_entry)
+        for entry in objs:
+            # The key only names footnotes: without any, entries with one body share a render.
+            text = entry.body + entry.summary
+            fields = render(entry.body, entry.summary, entry.slug if "[^" in text else "entry")
+            for name, value in fields.items():
+                setattr(entry, name, value)
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Entry(models.Model):
@@ -244,10 +208,9 @@ class Entry(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         entry = super().from_db(db, field_names, values)
-        # As loaded, to tell what a save changes (revisions, old links).
-        entry._loaded = {
-            name: entry.__dict__.get(name) for name in LOADED_FIELDS
-        }  # no deferred loads
+        # As loaded, to tell what a save changes (revisions, old links); deferred fields are
+        # None (reading them here would load them, one query each).
+        entry._loaded = {name: entry.__dict__.get(name) for name in LOADED_FIELDS}
         return entry
 
     def _permalink_kwargs(self):
@@ -307,21 +270,24 @@ class Entry(models.Model):
             n += 1
             candidate = f"{base}-{n}"
 
+    # One loaded entry, judged without a query by the rules of EntryQuerySet.published(),
+    # scheduled() and commentable() (tests/test_models.py proves they agree).
     @property
     def is_published(self) -> bool:
         return not self.is_draft and self.timestamp <= timezone.now()
 
     @property
     def is_scheduled(self) -> bool:
-        return not self.is_draft and self.timestamp > timezone.now()
+        return not self.is_draft and not self.is_published
 
     @property
     def comments_open(self) -> bool:
-        """Readers can comment: enabled, published, and not past the closing age."""
-        if not self.comments_enabled or not self.is_published:
-            return False
-        days = settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS
-        return not days or timezone.now() - self.timestamp <= timedelta(days=days)
+        closed_before = comments_close_before(timezone.now())
+        return (
+            self.comments_enabled
+            and self.is_published
+            and (closed_before is None or self.timestamp >= closed_before)
+        )
 
     @property
     def last_modified(self):
@@ -329,31 +295,11 @@ class Entry(models.Model):
         return max(self.updated, self.timestamp)
 
     def neighbours(self) -> tuple["Entry | None", "Entry | None"]:
-        """The published entries just before and after this one, as (older, newer), in one query."""
-        # Each bound stands alone, outside any OR: SQLite cannot range its index scan on an
-        # OR, and an old entry's neighbours would cost a walk through every newer entry.
-        published = Entry.objects.published()
-        same_time = {"timestamp": self.timestamp}
-        older = (Entry.objects.filter(timestamp__lte=self.timestamp) & published).exclude(
-            **same_time, id__gte=self.id
-        )
-        newer = (Entry.objects.filter(timestamp__gte=self.timestamp) & published).exclude(
-            **same_time, id__lte=self.id
-        )
-        pair = Entry.objects.filter(
-            Q(pk=Subquery(older.order_by("-timestamp", "-id").values("pk")[:1]))
-            | Q(pk=Subquery(newer.order_by("timestamp", "id").values("pk")[:1]))
-        ).only("title", "slug", "timestamp")
-        older_entry = newer_entry = None
-        for entry in pair:
-            if (entry.timestamp, entry.id) < (self.timestamp, self.id):
-                older_entry = entry
-            else:
-                newer_entry = entry
-        return older_entry, newer_entry
+        """The published entries just before and after this one, as (older, newer)."""
+        return Entry.objects.published().neighbours(self)
 
     def visible_comments(self):
-        return self.comments.filter(is_public=True).order_by("created", "id")
+        return self.comments.public().order_by("created", "id")
 
     @property
     def description(self) -> str:
@@ -467,19 +413,56 @@ class EntryImage(models.Model):
         return [self.image.name, *(name for _w, _h, name in self.renditions)]
 
 
+class CommentQuerySet(SignalFreeWrites):
+    def public(self):
+        """Comments readers may see (not hidden by a moderator)."""
+        return self.filter(is_public=True)
+
+    def post(self, entry, client: str, *, name: str, text: str) -> tuple["Comment", bool]:
+        """A reader's validated comment: (the new comment, True), or (the same comment they
+        posted within DUPLICATE_WINDOW, False). Raises spam.RateLimited; admins hear of new
+        ones once they are committed."""
+        with transaction.atomic():
+            # Serialise comments per entry so a double click cannot slip two copies in.
+            Entry.objects.select_for_update().filter(pk=entry.pk).first()
+            duplicate = entry.comments.filter(
+                text=text, name=name, created__gte=timezone.now() - DUPLICATE_WINDOW
+            ).first()
+            if duplicate is not None:
+                return duplicate, False
+            if spam.rate_limited(client):
+                raise spam.RateLimited(
+                    _("You are posting comments too quickly. Please wait a minute.")
+                )
+            comment = self.create(
+                entry=entry,
+                name=name,
+                text=text,
+                ip_address=spam.valid_ip(client),
+                is_public=not settings.BLOG_COMMENTS_MODERATED,
+            )
+            transaction.on_commit(lambda: notifications.new_comment(comment))
+        return comment, True
+
+
 class Comment(models.Model):
     entry = models.ForeignKey(
         Entry, on_delete=models.CASCADE, related_name="comments", verbose_name=_("entry")
     )
     name = models.CharField(
-        _("name"), max_length=80, blank=True, help_text=_("Shown as “Anonymous” when empty.")
+        _("name"),
+        max_length=COMMENT_NAME_MAX_LENGTH,
+        blank=True,
+        help_text=_("Shown as “Anonymous” when empty."),
     )
-    text = models.CharField(_("comment"), max_length=500)
+    text = models.CharField(_("comment"), max_length=COMMENT_TEXT_MAX_LENGTH)
     created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     is_public = models.BooleanField(
         _("visible"), default=True, help_text=_("Hidden comments are not shown to readers.")
     )
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+
+    objects = CommentQuerySet.as_manager()
 
     class Meta:
         ordering = ["created", "id"]
@@ -491,10 +474,12 @@ class Comment(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(text__length__gt=0) & Q(text__length__lte=500),
+                condition=Q(text__length__gt=0) & Q(text__length__lte=COMMENT_TEXT_MAX_LENGTH),
                 name="comment_text_length",
             ),
-            models.CheckConstraint(condition=Q(name__length__lte=80), name="comment_name_length"),
+            models.CheckConstraint(
+                condition=Q(name__length__lte=COMMENT_NAME_MAX_LENGTH), name="comment_name_length"
+            ),
         ]
 
     def __str__(self):

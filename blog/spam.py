@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.utils.html import urlize
 
 SALT = "blog.comment-form"
@@ -39,6 +40,10 @@ def count_links(text: str) -> int:
     """Links in a comment: written-out addresses, and whatever else urlize would link."""
     linked = urlize(text, autoescape=True).count("<a ")
     return max(linked, len(LINK_RE.findall(text)))
+
+
+class RateLimited(ValidationError):
+    """This client posted more comments than BLOG_COMMENT_RATE allows lately."""
 
 
 def rate_limited(client: str) -> bool:

@@ -2,43 +2,12 @@ from django.contrib.sitemaps import views as sitemap_views
 from django.urls import path, register_converter
 from django.views.generic import RedirectView, TemplateView
 
-from blog import feeds, views
+from blog import converters, feeds, views
 from blog.sitemaps import sitemaps
 
-
-class FourDigitYearConverter:
-    regex = "[0-9]{4}"
-
-    def to_python(self, value):
-        return int(value)
-
-    def to_url(self, value):
-        return f"{int(value):04d}"
-
-
-class MonthConverter:
-    regex = "[a-z]{3}"
-
-    def to_python(self, value):
-        return value
-
-    def to_url(self, value):
-        return str(value).lower()
-
-
-class DayConverter:
-    regex = "[0-9]{1,2}"
-
-    def to_python(self, value):
-        return int(value)
-
-    def to_url(self, value):
-        return str(int(value))
-
-
-register_converter(FourDigitYearConverter, "yyyy")
-register_converter(MonthConverter, "mon")
-register_converter(DayConverter, "dd")
+register_converter(converters.FourDigitYearConverter, "yyyy")
+register_converter(converters.MonthConverter, "mon")
+register_converter(converters.DayConverter, "dd")
 
 app_name = "blog"
 

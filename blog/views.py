@@ -1,10 +1,6 @@
-from datetime import timedelta
-
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -16,12 +12,10 @@ from django.views.generic import (
     YearArchiveView,
 )
 
-from blog import notifications, spam
+from blog import spam
 from blog.forms import CommentForm, PreviewForm, SearchForm
-from blog.models import Entry
+from blog.models import Comment, Entry
 from blog.pagination import TwoEndedPaginator
-
-DUPLICATE_WINDOW = timedelta(minutes=30)
 
 
 class BlogViewMixin:
@@ -89,16 +83,18 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get(self, request, *args, **kwargs):
         try:
-            self.object = self.get_object()
+            return super().get(request, *args, **kwargs)
         except Http404:
             # An entry whose date or slug changed keeps its old links alive.
             entry = self.get_queryset().find_by_slug(kwargs["slug"])
             if entry is None:
                 raise
             return redirect(entry, permanent=True)
-        response = self.render_to_response(self.get_context_data(object=self.object))
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
         if not self.object.is_published:
-            add_never_cache_headers(response)
+            add_never_cache_headers(response)  # a staff preview
         return response
 
     def get_context_data(self, **kwargs):
@@ -114,31 +110,16 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         form = CommentForm(request.POST, entry=self.object)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
-
-        client = spam.client_address(request)
-        with transaction.atomic():
-            # Serialise comments per entry so a double click cannot slip two copies in.
-            Entry.objects.select_for_update().filter(pk=self.object.pk).first()
-            duplicate = self.object.comments.filter(
-                text=form.cleaned_data["text"],
-                name=form.cleaned_data["name"],
-                created__gte=timezone.now() - DUPLICATE_WINDOW,
-            ).first()
-            if duplicate is None:
-                if spam.rate_limited(client):
-                    form.add_error(
-                        None, _("You are posting comments too quickly. Please wait a minute.")
-                    )
-                    return self.render_to_response(self.get_context_data(form=form), status=429)
-                comment = form.save(commit=False)
-                comment.ip_address = spam.valid_ip(client)
-                comment.save()
-                transaction.on_commit(lambda: notifications.new_comment(comment))
-
-        if duplicate is not None:
+        try:
+            comment, created = Comment.objects.post(
+                self.object, spam.client_address(request), **form.comment_fields()
+            )
+        except spam.RateLimited as error:
+            form.add_error(None, error)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        if not created:
             messages.info(request, _("You had already posted this comment."))
-            return redirect(duplicate)
-        if not comment.is_public:
+        elif not comment.is_public:
             messages.info(request, _("Thank you. Your comment will appear once it is approved."))
             return redirect(self.object)
         return redirect(comment)

@@ -7,8 +7,6 @@ site's look that says what was wrong.
 """
 
 import logging
-import os
-import signal
 import sys
 from urllib.parse import unquote_to_bytes
 
@@ -20,9 +18,8 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.handlers.wsgi import get_bytes_from_wsgi
-from django.db import InterfaceError, OperationalError, connections
-from django.db.backends.signals import connection_created
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.template import loader
@@ -74,19 +71,13 @@ def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NA
         return HttpResponseBadRequest(_("Bad request."), content_type="text/plain")
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 class MalformedRequestMiddleware:
-    """Refuse requests no page of this site can answer, before CSRF or a view sees them.
+    """Refuse requests no page of this site can answer, before CSRF or a view sees them, and
+    give every 405 a page saying so.
 
     * A method other than GET, HEAD, POST, OPTIONS: 405 (the CSRF check would otherwise
-      answer "form could not be verified", which misleads).
+      answer "form could not be verified", which misleads). A method the view does not
+      take (a POST to a list page) gets Django's bodiless 405; both get the 405 page.
     * A query string or form body that is not UTF-8: 400. Django would decode it with
       U+FFFD replacement characters and a broken client's comment would be stored as
       garbage; browsers always send UTF-8 for this site's UTF-8 pages.
@@ -98,122 +89,38 @@ class MalformedRequestMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method not in self.ALLOWED_METHODS:
-            return method_not_allowed(request, self.ALLOWED_METHODS)
-        if not _is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", "")):
-            raise InvalidEncoding("query string is not UTF-8")
-        if (
-            request.method == "POST"
-            and request.content_type == "application/x-www-form-urlencoded"
-            and request.content_params.get("charset", "utf-8").lower() in {"utf-8", "utf8"}
-            and not _is_utf8(request.body)  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE
-        ):
-            raise InvalidEncoding("form body is not UTF-8")
-        return self.get_response(request)
-
-
-def method_not_allowed(request, allowed) -> HttpResponse:
-    allowed = ", ".join(allowed)
-    response = render(request, "405.html", {"allowed": allowed}, status=405)
-    response["Allow"] = allowed
-    return response
-
-
-class EmptyErrorBodyMiddleware:
-    """Give Django's bodiless 405 (a method the view does not take, such as a POST to a list
-    page) a page saying so."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
+        if request.method in self.ALLOWED_METHODS:
+            check_utf8(request)
+            response = self.get_response(request)
+        else:
+            response = HttpResponseNotAllowed(self.ALLOWED_METHODS)
         if response.status_code == 405 and not response.streaming and not response.content:
-            allowed = [method.strip() for method in response.get("Allow", "").split(",")]
-            return method_not_allowed(request, [method for method in allowed if method])
+            return method_not_allowed(request, response["Allow"])
         return response
 
 
-def _file_identity(path) -> tuple:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid)
-
-
-def _sqlite_file(connection) -> str | None:
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
-        return None
-    name = str(connection.settings_dict["NAME"])
-    return None if name.startswith("file:") else name
-
-
-def _remember_file(sender, connection, **kwargs):
-    path = _sqlite_file(connection)
-    if path:
-        try:
-            connection.homepage_file_identity = _file_identity(path)
-        except OSError:
-            connection.homepage_file_identity = None
-
-
-def _restart_mod_wsgi_daemon() -> bool:
-    """Ask mod_wsgi for a graceful restart of this daemon process (its documented SIGINT).
-
-    SQLite shares per-process state among all connections to one file (descriptors, the
-    WAL index), so a file that was read-only or replaced is only fully forgotten when every
-    thread's connection has closed, and idle threads may keep theirs for long. A fresh
-    process is the one reliable way; Apache starts it, in-flight requests finish first.
-    """
+def is_utf8(raw: bytes) -> bool:
+    """Whether a query string or form body decodes as UTF-8 once its escapes are undone."""
     try:
-        import mod_wsgi
-    except ImportError:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
         return False
-    if not getattr(mod_wsgi, "process_group", ""):  # not a mod_wsgi daemon (tests, a shell)
-        return False
-    os.kill(os.getpid(), signal.SIGINT)
     return True
 
 
-class DatabaseFileGuardMiddleware:
-    """Notice an SQLite file removed, replaced or re-permissioned under the running server.
+def check_utf8(request) -> None:
+    if not is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", "")):
+        raise InvalidEncoding("query string is not UTF-8")
+    if (
+        request.method == "POST"
+        and request.content_type == "application/x-www-form-urlencoded"
+        and request.content_params.get("charset", "utf-8").lower() in {"utf-8", "utf8"}
+        and not is_utf8(request.body)  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE
+    ):
+        raise InvalidEncoding("form body is not UTF-8")
 
-    Connections persist across requests (CONN_MAX_AGE) and an open file descriptor outlives
-    such a change: writes would go on into a deleted file (and be lost), or keep failing
-    after an operator fixed the file's permissions. So before each request compare the file
-    (one stat() call) with the one this thread's connection opened. While the file is
-    missing answer 503 without connecting, since connecting would create an empty database
-    in its place. When it changed, reconnect, and under mod_wsgi restart the process once so
-    that no other thread keeps the old file.
-    """
 
-    restarting = False  # one restart per process
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        connection_created.connect(_remember_file, dispatch_uid="homepage.errors.remember_file")
-
-    def __call__(self, request):
-        for alias in connections:
-            connection = connections[alias]
-            path = _sqlite_file(connection)
-            if path is None:
-                continue
-            try:
-                identity = _file_identity(path)
-            except OSError as exc:
-                connection.close()
-                logger.error("SQLite database %s is unavailable: %s", path, exc)
-                return service_unavailable()
-            if connection.connection is not None and identity != getattr(
-                connection, "homepage_file_identity", identity
-            ):
-                connection.close()
-                if not DatabaseFileGuardMiddleware.restarting:
-                    DatabaseFileGuardMiddleware.restarting = _restart_mod_wsgi_daemon()
-                    logger.warning(
-                        "SQLite database %s changed on disk; reconnecting%s.",
-                        path,
-                        " and restarting this server process"
-                        if DatabaseFileGuardMiddleware.restarting
-                        else "",
-                    )
-        return self.get_response(request)
+def method_not_allowed(request, allowed: str) -> HttpResponse:
+    response = render(request, "405.html", {"allowed": allowed}, status=405)
+    response["Allow"] = allowed
+    return response

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.syndication",
     "axes",
+    "homepage",  # the SQLite file guard's signal receiver (homepage/apps.py)
     "blog",
 ]
 
@@ -76,9 +77,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Mine run inside the header-setting middleware above, so their pages get the headers.
     "homepage.errors.MalformedRequestMiddleware",
-    "homepage.errors.EmptyErrorBodyMiddleware",
     # Inside the page cache: cached pages are still served while the SQLite file is missing.
-    "homepage.errors.DatabaseFileGuardMiddleware",
+    "homepage.sqlite_guard.DatabaseFileGuardMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from blog.models import Comment, Entry
-from tests.server import mod_wsgi_server  # noqa: F401  (the real-server fixture, see tests/server.py)
+from testing.server import Server
+from tests.browser import admin_page, browser, page  # noqa: F401  (Chromium fixtures)
 
 
 @pytest.fixture
@@ -120,3 +121,18 @@ def postgres_url():
 @pytest.fixture
 def no_comment_delay(settings):
     settings.BLOG_COMMENT_MIN_SECONDS = 0
+
+
+@pytest.fixture
+def mod_wsgi_server():
+    """Factory: ``mod_wsgi_server(**Server options)`` starts a server, closed at teardown."""
+    servers: list[Server] = []
+
+    def start(**options) -> Server:
+        server = Server(**options)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.close()

@@ -112,28 +112,6 @@ def test_entry_page_links_older_and_newer_entries(client, create_entry):
     assert 'rel="next"' not in client.get(last.get_absolute_url()).content.decode()
 
 
-def test_neighbours_of_entries_with_the_same_timestamp(create_entry):
-    """Entries published at the same instant are ordered by id, so none is skipped."""
-    moment = timezone.now() - timedelta(hours=1)
-    a, b, c = (create_entry(title=t, timestamp=moment) for t in "abc")
-    assert a.neighbours() == (None, b)
-    assert b.neighbours() == (a, c)
-    assert c.neighbours() == (b, None)
-
-
-def test_entry_page_query_count_is_fixed_with_neighbours(
-    client, create_entry, create_comment, django_assert_max_num_queries
-):
-    """Entry, neighbours and comments: three queries however many entries exist."""
-    for i in range(40):
-        create_entry(title=f"E{i}", days=-i - 1)
-    entry = create_entry(title="Centre", days=-20.5)
-    create_comment(entry)
-    with django_assert_max_num_queries(3):
-        response = client.get(entry.get_absolute_url())
-    assert response.context["older"] and response.context["newer"]
-
-
 def test_featured_section_on_the_first_page_only(client, create_entry):
     """Page 1 shows up to five published featured entries, newest first; later pages don't."""
     now = timezone.now()

@@ -3,13 +3,13 @@
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from testing import commands
 
 ROOT = Path(__file__).resolve().parent.parent
 FILLER_COMMENTS = 20_000  # ~10 MB, so the copy takes many backup steps
@@ -17,14 +17,7 @@ FILLER_COMMENTS = 20_000  # ~10 MB, so the copy takes many backup steps
 
 def manage(*args, db: Path, **env):
     environment = {**os.environ, "SQLITE_PATH": str(db), "DATABASE_URL": "", **env}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return commands.manage(*args, env=environment, check=False)
 
 
 @pytest.fixture

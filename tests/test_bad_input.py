@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from blog.models import Comment
-from tests.server import Browser, form_fields
+from testing.server import Browser, form_fields
 
 FORM = "application/x-www-form-urlencoded"
 MB = 1024 * 1024
@@ -215,7 +215,7 @@ SERVER_CASES = [case for case in CASES if case.server]
 
 @pytest.fixture(scope="module")
 def bad_input_server():
-    from tests.server import Server
+    from testing.server import Server
 
     server = Server(
         processes=1,
@@ -232,7 +232,7 @@ def bad_input_server():
             "from blog.models import Entry\n"
             "now = timezone.now()\n"
             "urls = [Entry.objects.create(title=t, body='b', timestamp=now + timedelta(days=d),"
-            " **f).get_absolute_url() for t, d, f in [('Open entry', -1, {}),"
+            " **{'is_draft': False, **f}).get_absolute_url() for t, d, f in [('Open entry', -1, {}),"
             " ('Scheduled entry', 3, {}), ('Draft entry', -1, {'is_draft': True}),"
             " ('Closed entry', -1, {'comments_enabled': False})]]\n"
             "print(' '.join(urls))\n",

@@ -3,66 +3,20 @@
 Screenshots of the main pages at a phone and a desktop width go to artifacts/screenshots/.
 """
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from blog.models import Comment, Entry
+from tests.browser import DESKTOP, PHONE
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls
-    # (setup and checks, never concurrent with the browser's requests) are safe.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser, settings):
-    settings.BLOG_COMMENT_MIN_SECONDS = 0
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.console_errors = []
-    page.on(
-        "console",
-        lambda msg: msg.type == "error" and page.console_errors.append((msg.text, msg.location)),
-    )
-    yield page
-    context.close()
 
 
 def screenshot(page, name):
@@ -81,11 +35,13 @@ def make_entries():
         body="Why one **global** connection broke.\n\n- threads\n- locks",
         timestamp=now - timedelta(days=3),
         featured=True,
+        is_draft=False,
     )
     entry = Entry.objects.create(
         title="Moving to Django",
         body="# What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
         timestamp=now - timedelta(days=1),
+        is_draft=False,
     )
     Comment.objects.create(
         entry=entry, name="Ann", text="Helpful, thanks!\nSee https://example.org"
@@ -139,16 +95,10 @@ def test_bad_comment_shows_the_fields_error(live_server, page):
     screenshot(page, "comment-error")
 
 
-def test_admin_writes_an_entry_that_reaches_front_page_and_feed(live_server, page):
+def test_admin_writes_an_entry_that_reaches_front_page_and_feed(live_server, admin_page):
     """An admin logs in, writes an entry in Markdown; it appears on the front page and feed."""
-    get_user_model().objects.create_superuser("editor", "editor@example.org", "a-long-passphrase")
-    admin = live_server.url + "/" + django_settings.ADMIN_URL
-    page.goto(admin)
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill("a-long-passphrase")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_selector("#site-name")
-
+    admin = admin_page.admin_url
+    page = admin_page
     page.goto(admin + "blog/entry/add/")
     page.get_by_label("Title").fill("Written in the browser")
     page.locator("#id_body").fill("Markdown from **Chromium**:\n\n1. one\n2. two")
@@ -158,16 +108,21 @@ def test_admin_writes_an_entry_that_reaches_front_page_and_feed(live_server, pag
     screenshot(page, "admin-entry")
     entry = Entry.objects.get(title="Written in the browser")
     assert entry.slug == "written-in-the-browser"
+    assert entry.is_draft  # saved, not yet published
+    page.locator("input[name=_publish]").click()
+    page.wait_for_selector(".messagelist .success")
+    entry.refresh_from_db()
 
     page.goto(live_server.url + "/")
     summary = page.locator("article.entry-summary").first
     assert summary.locator("h2").inner_text() == "Written in the browser"
     assert summary.locator(".entry-body strong").inner_text() == "Chromium"
-    assert summary.locator(".entry-body ol li").count() == 2
+    assert summary.locator(".entry-body ol li").count() == 0  # the first paragraph only
 
     feed = page.request.get(live_server.url + "/feed/")
     assert feed.status == 200
     assert "<title>Written in the browser</title>" in feed.text()
+    assert "&lt;li&gt;two&lt;/li&gt;" in feed.text()  # feeds carry the whole body
     assert f"<link>{live_server.url}{entry.get_absolute_url()}</link>" in feed.text()
 
 

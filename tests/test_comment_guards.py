@@ -13,15 +13,9 @@ from django.utils import timezone
 
 from blog import spam
 from blog.models import Comment
+from tests.comments import post_comment
 
 pytestmark = pytest.mark.django_db
-
-
-def post(client, entry, token=None, **data):
-    form = {"name": "Reader", "text": "Nice post.", "website": ""}
-    form["token"] = spam.form_token(entry.pk) if token is None else token
-    form.update(data)
-    return client.post(entry.get_absolute_url(), form, REMOTE_ADDR=data.pop("ip", "127.0.0.1"))
 
 
 def aged_token(entry_pk, seconds):
@@ -33,7 +27,7 @@ def aged_token(entry_pk, seconds):
 def test_honeypot_filled_is_rejected_with_a_visible_message(client, create_entry, no_comment_delay):
     """A filled hidden field is refused with a message above the form, outside the hidden part."""
     entry = create_entry()
-    response = post(client, entry, website="http://spam.example")
+    response = post_comment(client, entry, website="http://spam.example")
     assert response.status_code == 400
     html = response.content.decode()
     message = "a hidden field was filled in"
@@ -58,11 +52,11 @@ def test_posting_faster_than_the_minimum_time_is_rejected(client, create_entry, 
     """A form sent back sooner than BLOG_COMMENT_MIN_SECONDS is refused; a later one is saved."""
     settings.BLOG_COMMENT_MIN_SECONDS = 5
     entry = create_entry()
-    response = post(client, entry, token=aged_token(entry.pk, 1))
+    response = post_comment(client, entry, token=aged_token(entry.pk, 1))
     assert response.status_code == 400
     assert "That was very fast" in response.content.decode()
     assert Comment.objects.count() == 0
-    assert post(client, entry, token=aged_token(entry.pk, 6)).status_code == 302
+    assert post_comment(client, entry, token=aged_token(entry.pk, 6)).status_code == 302
     assert Comment.objects.count() == 1
 
 
@@ -79,7 +73,7 @@ def test_missing_forged_or_stale_tokens_are_rejected(client, create_entry, no_co
         "OTHER-ENTRY": spam.form_token(other.pk),
         "EXPIRED": aged_token(entry.pk, spam.TOKEN_MAX_AGE + 60),
     }.get(token, token)
-    response = post(client, entry, token=token, text="Typed with care")
+    response = post_comment(client, entry, token=token, text="Typed with care")
     assert response.status_code == 400
     html = response.content.decode()
     assert "Typed with care" in html
@@ -88,7 +82,7 @@ def test_missing_forged_or_stale_tokens_are_rejected(client, create_entry, no_co
         assert "This form had expired. Please post again." in html
         fresh = response.context["form"].data["token"]
         assert spam.token_age(fresh, entry.pk) is not None
-        assert post(client, entry, token=fresh, text="Typed with care").status_code == 302
+        assert post_comment(client, entry, token=fresh, text="Typed with care").status_code == 302
         assert Comment.objects.count() == 1
 
 
@@ -99,13 +93,13 @@ def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay)
     settings.BLOG_COMMENT_RATE_WINDOW = 2
     entry = create_entry()
     time.sleep(2 - time.time() % 2)  # start at the beginning of a window
-    assert post(client, entry, text="one").status_code == 302
-    assert post(client, entry, text="two").status_code == 302
-    response = post(client, entry, text="three")
+    assert post_comment(client, entry, text="one").status_code == 302
+    assert post_comment(client, entry, text="two").status_code == 302
+    response = post_comment(client, entry, text="three")
     assert response.status_code == 429
     assert "You are posting comments too quickly" in response.content.decode()
     assert "three" in response.content.decode()  # the text is kept
-    assert post(client, entry, text="from elsewhere", ip="192.0.2.7").status_code == 302
+    assert post_comment(client, entry, text="from elsewhere", ip="192.0.2.7").status_code == 302
     assert sorted(Comment.objects.values_list("text", flat=True)) == [
         "from elsewhere",
         "one",
@@ -113,7 +107,7 @@ def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay)
     ]
     assert Comment.objects.get(text="from elsewhere").ip_address == "192.0.2.7"
     time.sleep(2 - time.time() % 2 + 0.05)  # the next window
-    assert post(client, entry, text="three").status_code == 302
+    assert post_comment(client, entry, text="three").status_code == 302
 
 
 @pytest.mark.parametrize(
@@ -130,7 +124,7 @@ def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay)
 def test_link_cap(client, create_entry, no_comment_delay, text, accepted):
     """At most BLOG_COMMENT_MAX_LINKS (2) links; one address counts once."""
     entry = create_entry()
-    response = post(client, entry, text=text)
+    response = post_comment(client, entry, text=text)
     if accepted:
         assert response.status_code == 302
         assert Comment.objects.get().text == text
@@ -144,8 +138,8 @@ def test_double_post_is_stored_once(client, create_entry, no_comment_delay):
     """The same comment sent twice (double click, reload) is stored once; the second post
     lands on the first with a message."""
     entry = create_entry()
-    first = post(client, entry, text="Only once please")
-    second = post(client, entry, text="Only once please")
+    first = post_comment(client, entry, text="Only once please")
+    second = post_comment(client, entry, text="Only once please")
     comment = Comment.objects.get()
     assert first["Location"] == second["Location"] == f"{entry.get_absolute_url()}#c{comment.pk}"
     page = client.get(second["Location"]).content.decode()
@@ -159,7 +153,7 @@ def test_disabled_comments_are_closed(client, create_entry, no_comment_delay):
     html = client.get(entry.get_absolute_url()).content.decode()
     assert "Comments are closed." in html
     assert 'name="text"' not in html
-    response = post(client, entry)
+    response = post_comment(client, entry)
     assert response.status_code == 400
     assert "Comments are closed for this entry." in response.content.decode()
     assert Comment.objects.count() == 0
@@ -171,8 +165,8 @@ def test_comments_close_after_the_configured_days(client, create_entry, settings
     old = create_entry(title="Old", days=-15)
     recent = create_entry(title="Recent", days=-13)
     assert "Comments are closed." in client.get(old.get_absolute_url()).content.decode()
-    assert post(client, old).status_code == 400
-    assert post(client, recent).status_code == 302
+    assert post_comment(client, old).status_code == 400
+    assert post_comment(client, recent).status_code == 302
     assert list(Comment.objects.values_list("entry__title", flat=True)) == ["Recent"]
 
 
@@ -183,13 +177,13 @@ def test_moderated_comments_wait_for_approval(
     approves or hides comments in bulk from the admin."""
     settings.BLOG_COMMENTS_MODERATED = True
     entry = create_entry()
-    response = post(client, entry, text="Waiting in line")
+    response = post_comment(client, entry, text="Waiting in line")
     assert response.status_code == 302
     assert response["Location"] == entry.get_absolute_url()
     page = client.get(entry.get_absolute_url()).content.decode()
     assert "Your comment will appear once it is approved." in page
     assert "Waiting in line" not in page
-    post(client, entry, text="Also waiting")
+    post_comment(client, entry, text="Also waiting")
     assert Comment.objects.filter(is_public=False).count() == 2
 
     changelist = reverse("admin:blog_comment_changelist")
@@ -216,7 +210,7 @@ def test_admins_are_mailed_about_new_comments(
     settings.BLOG_COMMENTS_MODERATED = True
     entry = create_entry(title="Mailed entry")
     with django_capture_on_commit_callbacks(execute=True):
-        post(client, entry, text="Tell the editor", name="Zoë")
+        post_comment(client, entry, text="Tell the editor", name="Zoë")
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert mail.to == ["editor@example.org"]
@@ -231,7 +225,7 @@ def test_no_mail_when_notification_is_off(
     """Notification is opt-in."""
     settings.ADMINS = [("Editor", "editor@example.org")]
     with django_capture_on_commit_callbacks(execute=True):
-        assert post(client, create_entry()).status_code == 302
+        assert post_comment(client, create_entry()).status_code == 302
     assert mailoutbox == []
 
 
@@ -248,7 +242,7 @@ def test_broken_mail_server_does_not_lose_the_comment(
     settings.ADMINS = [("Editor", "editor@example.org")]
     settings.EMAIL_BACKEND = f"{__name__}.BrokenBackend"
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(client, create_entry())
+        response = post_comment(client, create_entry())
     assert response.status_code == 302
     assert Comment.objects.count() == 1
 
@@ -256,7 +250,7 @@ def test_broken_mail_server_does_not_lose_the_comment(
 def test_comment_timestamps_and_ip_are_recorded(client, create_entry, no_comment_delay):
     """A saved comment records when and from which address it came."""
     before = timezone.now()
-    post(client, create_entry(), ip="2001:db8::1")
+    post_comment(client, create_entry(), ip="2001:db8::1")
     comment = Comment.objects.get()
     assert comment.created >= before
     assert comment.ip_address == "2001:db8::1"

@@ -2,23 +2,12 @@
 (Chromium reports every blocked script or style on the console)."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
-
-from tests.test_browser import browser, page  # noqa: F401  (Chromium fixtures)
 
 pytestmark = pytest.mark.browser
 
 
-def test_admin_works_under_the_csp(live_server, page, settings):  # noqa: F811
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    get_user_model().objects.create_superuser("boss", "boss@example.org", "right-pass")
-    admin = live_server.url + "/" + django_settings.ADMIN_URL
-    page.goto(admin)
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill("right-pass")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(admin)
+def test_admin_works_under_the_csp(live_server, admin_page):
+    page, admin = admin_page, admin_page.admin_url
 
     page.goto(admin + "blog/entry/add/")
     page.get_by_label("Title").press_sequentially("Scripts from files only")

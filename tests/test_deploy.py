@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import PROJECT, Browser, Server, free_port
+from testing.server import PROJECT, Browser, Server, free_port
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.server import Browser, commentable_links
+from testing.server import Browser, commentable_links
 
 pytestmark = pytest.mark.server
 
@@ -166,7 +166,7 @@ def test_read_only_database_file(mod_wsgi_server):
     A chmod alone does not stop a running process (SQLite shares one read-write descriptor
     among its connections): the fault shows at the next start, as tested here. SQLite then
     creates -wal and -shm with the database file's read-only mode, so the fix is
-    `chmod 644 blog.sqlite3*`; the guard in homepage/errors.py notices the change.
+    `chmod 644 blog.sqlite3*`; the guard in homepage/sqlite_guard.py notices the change.
     """
     server = mod_wsgi_server(processes=1, threads=4, seed=True, env=FAST_COMMENTS)
     [entry, *_] = commentable_links(server.url, Browser(server.url).get("/").text)

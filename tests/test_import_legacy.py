@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from blog import legacy
 from blog.models import Comment, Entry
-from tests.commands import manage as run_manage
+from testing.commands import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).parent / "legacy" / "legacy_blog_small.db"
@@ -235,14 +235,7 @@ def test_errors_exit_non_zero_with_one_line(tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a database\n")
     env = os.environ | {"SQLITE_PATH": str(tmp_path / "target.sqlite3")}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "import_legacy_blog", str(bad)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("import_legacy_blog", str(bad), env=env, check=False, timeout=60)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "Error" in line]
     assert errors == [f"CommandError: {bad} is not an SQLite database, not an old blog database"]
@@ -253,9 +246,7 @@ def test_progress_bar_on_a_terminal_only(db, tmp_path):
     target = tmp_path / "target.sqlite3"
     # Into this SQLite file, also when the suite runs on PostgreSQL.
     env = os.environ | {"SQLITE_PATH": str(target), "DATABASE_URL": ""}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    manage("migrate", "-v0", env=env, timeout=120)
     controller, terminal = pty.openpty()
     # A new pseudo-terminal is 0 columns wide, and tqdm would draw a bar of nothing.
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
@@ -642,18 +633,15 @@ def test_postgres_sequences_advance_past_the_imported_ids(postgres_url, tmp_path
     leaves the sequences alone."""
     env = os.environ | {"DATABASE_URL": postgres_url}
 
-    def manage(*args):
-        return run_manage(env, *args, timeout=120)
-
     create = (
         "from blog.models import Entry; from django.utils import timezone; "
         "e = Entry.objects.create(title='New', body='b', timestamp=timezone.now()); "
         "c = e.comments.create(text='New comment'); print(e.pk, c.pk)"
     )
-    manage("migrate", "-v0")
-    manage("import_legacy_blog", "--dry-run", str(SAMPLE))
-    manage("import_legacy_blog", str(SAMPLE))
-    entry_id, comment_id = map(int, manage("shell", "-v0", "-c", create).split())
+    manage("migrate", "-v0", env=env)
+    manage("import_legacy_blog", "--dry-run", str(SAMPLE), env=env)
+    manage("import_legacy_blog", str(SAMPLE), env=env)
+    entry_id, comment_id = map(int, manage("shell", "-v0", "-c", create, env=env).stdout.split())
     assert (entry_id, comment_id) == (21, 41)
-    out = manage("import_legacy_blog", str(SAMPLE))
+    out = manage("import_legacy_blog", str(SAMPLE), env=env).stdout
     assert out.startswith("Imported 0 entries and 0 comments")

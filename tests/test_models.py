@@ -120,3 +120,32 @@ def test_comments_close_after_configured_days(settings, create_entry):
     assert not create_entry(title="Old", days=-31).comments_open
     assert not create_entry(title="Disabled", comments_enabled=False).comments_open
     assert not create_entry(title="Scheduled", days=1).comments_open
+
+
+@pytest.mark.parametrize("close_after_days", [30, 0])
+def test_entry_properties_agree_with_the_queryset_rules(settings, create_entry, close_after_days):
+    """is_published, is_scheduled and comments_open judge one entry as published(),
+    scheduled() and commentable() judge the table (0 days: comments never close)."""
+    settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS = close_after_days
+    for days in (-400, -31, -29, -1, 1):
+        for is_draft in (False, True):
+            for comments_enabled in (False, True):
+                create_entry(days=days, is_draft=is_draft, comments_enabled=comments_enabled)
+    entries = list(Entry.objects.all())
+    for rule, flag in (
+        ("published", "is_published"),
+        ("scheduled", "is_scheduled"),
+        ("commentable", "comments_open"),
+    ):
+        chosen = set(getattr(Entry.objects, rule)())
+        assert chosen == {entry for entry in entries if getattr(entry, flag)}
+        assert 0 < len(chosen) < len(entries)
+
+
+def test_comment_limits_come_from_the_model(create_entry):
+    """The form's maxlength attributes are the model fields' limits, as the database checks."""
+    from blog.forms import CommentForm
+
+    form = CommentForm(entry=create_entry())
+    assert form.fields["text"].widget.attrs["maxlength"] == "500"
+    assert form.fields["name"].widget.attrs["maxlength"] == "80"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands import manage
+from testing.commands import manage
 
 pytestmark = pytest.mark.postgres
 
@@ -37,10 +37,9 @@ def sqlite_site(tmp_path):
         "SECRET_KEY": "moving-day",
         "DATA_DIR": str(tmp_path / "data"),
     }
-    manage(env, "migrate", "-v0")
-    manage(env, "seed_blog", "--entries", "40", "--comments-per-entry", "3", "-v0")
+    manage("migrate", "-v0", env=env)
+    manage("seed_blog", "--entries", "40", "--comments-per-entry", "3", "-v0", env=env)
     manage(
-        env,
         "shell",
         "-c",
         "from django.contrib.auth.models import User\n"
@@ -50,6 +49,7 @@ def sqlite_site(tmp_path):
         "Entry.objects.filter(pk=7).update(is_draft=True)\n"
         "Comment.objects.filter(pk=5).update(is_public=False)\n"
         "User.objects.create_superuser('admin', 'admin@example.org', 'a long passphrase')\n",
+        env=env,
     )
     return env
 
@@ -59,13 +59,13 @@ def test_a_sqlite_site_moves_with_its_ids_and_sequences(sqlite_site, postgres_ur
     postgres = {**sqlite_site, "DATABASE_URL": postgres_url}
     dump = tmp_path / "site.json"
     # The steps of docs/postgresql.md, "Moving a SQLite site to PostgreSQL".
-    manage(postgres, "migrate", "-v0")
-    manage(sqlite_site, *DUMP, "--output", str(dump))
-    loaded = manage(postgres, "loaddata", str(dump))
+    manage("migrate", "-v0", env=postgres)
+    manage(*DUMP, "--output", str(dump), env=sqlite_site)
+    loaded = manage("loaddata", str(dump), env=postgres).stdout
     assert "Installed" in loaded
 
     def rows(env, *labels):
-        return json.loads(manage(env, "dumpdata", "--natural-foreign", *labels))
+        return json.loads(manage("dumpdata", "--natural-foreign", *labels, env=env).stdout)
 
     before = rows(sqlite_site, "blog", "auth.user")
     after = rows(postgres, "blog", "auth.user")
@@ -80,27 +80,27 @@ def test_a_sqlite_site_moves_with_its_ids_and_sequences(sqlite_site, postgres_ur
     # The sequences moved past the loaded ids.
     new_ids = (
         manage(
-            postgres,
             "shell",
             "-c",
             "from blog.models import Comment, Entry\n"
             "entry = Entry.objects.create(title='After the move', body='On PostgreSQL now.')\n"
             "comment = Comment.objects.create(entry=entry, text='Welcome.')\n"
             "print(entry.pk, comment.pk)\n",
+            env=postgres,
         )
-        .splitlines()[-1]
+        .stdout.splitlines()[-1]
         .split()
     )
     assert int(new_ids[0]) > max(entries)
     assert int(new_ids[1]) > max(comments)
     # The admin's password hash came along.
     checked = manage(
-        postgres,
         "shell",
         "-c",
         "from django.contrib.auth.models import User\n"
         "print(User.objects.get(username='admin').check_password('a long passphrase'))",
-    )
+        env=postgres,
+    ).stdout
     assert checked.splitlines()[-1] == "True"
 
 

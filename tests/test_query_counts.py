@@ -74,40 +74,6 @@ def test_entry_page_costs_the_same_for_old_and_new_entries(client, create_entry,
     assert queries(client, entries[15].get_absolute_url()) == 3
 
 
-def test_archive_dates_skip_empty_periods_in_three_queries(create_entry, settings):
-    """Years (or months, or days) with entries, newest first, in the site's time zone, as
-    dates() gives them; a period without entries is left out; three queries however many."""
-    settings.TIME_ZONE = "Europe/Berlin"
-    for timestamp in (
-        datetime(2019, 5, 1, tzinfo=UTC),
-        datetime(2019, 5, 20, tzinfo=UTC),
-        datetime(2021, 12, 31, 23, 30, tzinfo=UTC),  # already 2022 in Berlin
-        datetime(2023, 3, 1, tzinfo=UTC),
-    ):
-        create_entry(timestamp=timestamp)
-    create_entry(title="Draft", timestamp=datetime(2020, 5, 1, tzinfo=UTC), is_draft=True)
-    published = Entry.objects.published()
-    with CaptureQueriesContext(connection) as captured:
-        years = published.dates_with_entries("year")
-    assert [year.year for year in years] == [2023, 2022, 2019]
-    assert years[0].isoformat() == "2023-01-01T00:00:00+01:00"
-    assert len(captured.captured_queries) == 3
-    for kind in ("year", "month", "day"):
-        assert published.dates_with_entries(kind) == list(
-            published.datetimes("timestamp", kind, order="DESC")
-        )
-    assert Entry.objects.none().dates_with_entries("year") == []
-
-
-def test_archive_days_across_daylight_saving_changes(create_entry, settings):
-    """Day starts step over the 25-hour day of a DST change without losing or repeating one."""
-    settings.TIME_ZONE = "Europe/Berlin"
-    for day in (25, 26, 27):
-        create_entry(timestamp=datetime(2025, 10, day, 12, tzinfo=UTC))
-    days = Entry.objects.published().dates_with_entries("day")
-    assert [day.day for day in days] == [27, 26, 25]
-
-
 def plan(queryset) -> str:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.server import Browser, commentable_links
+from testing.server import Browser, commentable_links
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
 

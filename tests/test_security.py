@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from tests.server import Browser, form_fields
+from testing.commands import manage
+from testing.server import Browser, form_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "a-production-secret-key-" + "k" * 40
@@ -36,6 +36,7 @@ def production_env(tmp_path, **extra) -> dict[str, str]:
 
 
 def run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """python -c code with env."""
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -43,8 +44,8 @@ def run(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_check_deploy_passes_with_zero_warnings(tmp_path):
     """DEBUG=0 and a SECRET_KEY (HTTPS on by default) pass `check --deploy` with no warning."""
-    result = run(
-        "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path)
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path), check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
@@ -53,7 +54,7 @@ def test_check_deploy_passes_with_zero_warnings(tmp_path):
 def test_check_deploy_notices_a_plain_http_site(tmp_path):
     """The same check is not a formality: HTTPS=0 (a local run) fails it."""
     env = production_env(tmp_path, HTTPS="0")
-    result = run("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, check=False)
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout  # no HSTS
 
@@ -76,7 +77,7 @@ def test_production_settings_are_strict(tmp_path):
 def test_refuses_to_start_with_debug_off_and_no_secret_key(tmp_path):
     env = production_env(tmp_path)
     del env["SECRET_KEY"]
-    result = run("manage.py", "check", env=env)
+    result = manage("check", env=env, check=False)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
@@ -154,17 +155,17 @@ def test_admin_login_enforces_csrf(db):
     assert "could not be verified" in response.content.decode()
 
 
-@pytest.fixture
-def admin_user(db, settings):
-    # A fast hasher: the slow default makes attempts seconds apart on a busy machine.
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Before pytest-django's admin_user is made: the slow default makes log-in attempts
+    # seconds apart on a busy machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return get_user_model().objects.create_superuser("boss", "boss@example.org", "right-pass")
 
 
 def log_in(client, password, address="203.0.113.7"):
     return client.post(
         reverse("admin:login"),
-        {"username": "boss", "password": password, "next": reverse("admin:index")},
+        {"username": "admin", "password": password, "next": reverse("admin:index")},
         REMOTE_ADDR=address,
     )
 
@@ -181,16 +182,16 @@ def test_admin_login_is_locked_after_repeated_failures(admin_user, settings):
     locked = log_in(client, "wrong")  # the limit-th failure locks the address
     assert locked.status_code == 429
     assert "Too many failed log-in attempts" in locked.content.decode()
-    refused = log_in(client, "right-pass")
+    refused = log_in(client, "password")
     assert refused.status_code == 429
     assert "_auth_user_id" not in client.session
 
-    elsewhere = log_in(Client(), "right-pass", address="198.51.100.9")
+    elsewhere = log_in(Client(), "password", address="198.51.100.9")
     assert elsewhere.status_code == 302
 
     settings.AXES_COOLOFF_TIME = timedelta(seconds=1)  # as if the cool-off had passed
     time.sleep(1.1)
-    after = log_in(client, "right-pass")
+    after = log_in(client, "password")
     assert after.status_code == 302
     assert after["Location"] == reverse("admin:index")
 
@@ -199,11 +200,11 @@ def test_successful_login_resets_the_count(admin_user, settings):
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert log_in(client, "wrong").status_code == 200
-    assert log_in(client, "right-pass").status_code == 302
+    assert log_in(client, "password").status_code == 302
     client.logout()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert log_in(client, "wrong").status_code == 200
-    assert log_in(client, "right-pass").status_code == 302
+    assert log_in(client, "password").status_code == 302
 
 
 # -- against Apache/mod_wsgi ---------------------------------------------------------------

@@ -1,8 +1,6 @@
 import contextlib
 import os
 import pty
-import subprocess
-import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -13,7 +11,7 @@ from django.utils import timezone
 
 from blog.markup import render_markdown
 from blog.models import Comment, Entry
-from tests.commands import manage as run_manage
+from testing.commands import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,19 +125,12 @@ def test_progress_bar_on_a_terminal(tmp_path):
     """On a terminal, seeding shows a progress bar counting the entries."""
     env = os.environ | {"DATA_DIR": str(tmp_path), "HOMEPAGE_ENV_FILE": os.devnull}
     env.pop("DATABASE_URL", None)
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    manage("migrate", "-v0", env=env, timeout=120)
     terminal, child = pty.openpty()
-    subprocess.run(
-        [*manage, "seed_blog", "--entries", "30", "--batch-size", "10"],
-        cwd=ROOT,
-        env=env,
-        stdin=child,
-        stdout=child,
-        stderr=child,
-        check=True,
-        timeout=120,
-    )
+    manage(
+        "seed_blog", "--entries", "30", "--batch-size", "10",
+        env=env, stdin=child, stdout=child, stderr=child, timeout=120,
+    )  # fmt: skip
     os.close(child)
     output = b""
     with contextlib.suppress(OSError):  # EIO once everything written is read
@@ -155,16 +146,12 @@ def test_postgres_sequences_follow_the_explicit_ids(postgres_url):
     """On PostgreSQL, after seeding with explicit ids, new rows get the next ids."""
     env = os.environ | {"DATABASE_URL": postgres_url}
 
-    def manage(*args):
-        return run_manage(env, *args, timeout=120)
-
-    manage("migrate", "-v0")
-    assert manage("seed_blog", "--entries", "50", "--comments-per-entry", "2").startswith(
-        "Added 50 entries and 100 comments."
-    )
+    manage("migrate", "-v0", env=env, timeout=120)
+    seeded = manage("seed_blog", "--entries", "50", "--comments-per-entry", "2", env=env)
+    assert seeded.stdout.startswith("Added 50 entries and 100 comments.")
     create = (
         "from blog.models import Entry; from django.utils import timezone; "
         "e = Entry.objects.create(title='New', body='b', timestamp=timezone.now()); "
         "c = e.comments.create(text='New comment'); print(e.pk, c.pk)"
     )
-    assert manage("shell", "-v0", "-c", create).split() == ["51", "101"]
+    assert manage("shell", "-v0", "-c", create, env=env).stdout.split() == ["51", "101"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import Browser, entry_links
+from testing.server import Browser, entry_links
 
 pytestmark = pytest.mark.server
 

@@ -4,21 +4,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from blog import spam
 from blog.models import Comment
+from tests.comments import post_comment
 
 pytestmark = pytest.mark.django_db
-
-
-def post_comment(client, entry, **data):
-    form = {
-        "name": "Reader",
-        "text": "Nice post.",
-        "website": "",
-        "token": spam.form_token(entry.pk),
-    }
-    form.update(data)
-    return client.post(entry.get_absolute_url(), form)
 
 
 def test_index_lists_newest_first_with_counts(client, create_entry, create_comment):

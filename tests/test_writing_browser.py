@@ -7,7 +7,8 @@ import pytest
 from django.conf import settings as django_settings
 from PIL import Image, ImageDraw
 
-from tests.test_browser import DESKTOP, browser, screenshot  # noqa: F401 (the fixture)
+from tests.browser import DESKTOP
+from tests.test_browser import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 AXE = django_settings.BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -25,7 +26,7 @@ def get_connection():
 """
 
 
-def new_page(browser, server):  # noqa: F811
+def new_page(browser, server):
     context = browser.new_context(viewport=DESKTOP, base_url=server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -42,7 +43,7 @@ def new_page(browser, server):  # noqa: F811
     return page
 
 
-def test_author_writes_previews_and_publishes_a_post(browser, mod_wsgi_server, tmp_path):  # noqa: F811
+def test_author_writes_previews_and_publishes_a_post(browser, mod_wsgi_server, tmp_path):
     server = mod_wsgi_server(processes=1, threads=8)
     server.manage(
         "shell",

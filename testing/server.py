@@ -1,7 +1,7 @@
 """Run the blog under a real Apache/mod_wsgi-express server, for tests and benchmarks.
 
-Only the standard library (plus pytest for the fixture); Django is not imported here, so
-benchmarks can use it too. The server is ``scripts/serve``, the README's own way to serve.
+Only the standard library; Django is not imported here, so tests and benchmarks both use
+it (the pytest fixture that wraps it is ``mod_wsgi_server`` in tests/conftest.py). The server is ``scripts/serve``, the README's own way to serve.
 
 Server
 ------
@@ -40,7 +40,7 @@ Attributes and methods:
 
 Fixture
 -------
-``mod_wsgi_server`` (registered in tests/conftest.py) is a factory:
+``mod_wsgi_server`` (in tests/conftest.py) is a factory:
 ``server = mod_wsgi_server(threads=32, seed=True, env={...})``; every server it started is
 closed at teardown, whatever happened. Mark such tests ``@pytest.mark.server``.
 
@@ -78,10 +78,8 @@ from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-import pytest
+from testing.commands import PROJECT, manage
 
-PROJECT = Path(__file__).resolve().parent.parent
-PYTHON = PROJECT / ".venv" / "bin" / "python"
 SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
 
 
@@ -175,20 +173,7 @@ class Server:
         }
 
     def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(PYTHON), "manage.py", *args],
-            cwd=PROJECT,
-            env=self.process_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return manage(*args, env=self.process_env(), timeout=timeout)
 
     def prepare(self) -> None:
         self.manage("migrate", "--noinput", "-v0")
@@ -311,21 +296,6 @@ class Server:
                 yield db
         finally:
             db.close()
-
-
-@pytest.fixture
-def mod_wsgi_server():
-    """Factory: ``mod_wsgi_server(**Server options)`` starts a server, closed at teardown."""
-    servers: list[Server] = []
-
-    def start(**options) -> Server:
-        server = Server(**options)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 # -- a browser ------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""The SQLite file guard: a database file removed, replaced or re-permissioned under the
+running server is noticed before the next request uses it (see DatabaseFileGuardMiddleware)."""
+
+import logging
+import os
+import signal
+
+from django.db import connections
+
+from homepage.errors import service_unavailable
+
+logger = logging.getLogger(__name__)
+
+
+def _file_identity(path) -> tuple:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid)
+
+
+def _sqlite_file(connection) -> str | None:
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        return None
+    name = str(connection.settings_dict["NAME"])
+    return None if name.startswith("file:") else name
+
+
+def remember_file(sender, connection, **kwargs):
+    """connection_created receiver (HomepageConfig.ready): note which file it opened."""
+    path = _sqlite_file(connection)
+    if path:
+        try:
+            connection.homepage_file_identity = _file_identity(path)
+        except OSError:
+            connection.homepage_file_identity = None
+
+
+def _restart_mod_wsgi_daemon() -> bool:
+    """Ask mod_wsgi for a graceful restart of this daemon process (its documented SIGINT).
+
+    SQLite shares per-process state among all connections to one file (descriptors, the
+    WAL index), so a file that was read-only or replaced is only fully forgotten when every
+    thread's connection has closed, and idle threads may keep theirs for long. A fresh
+    process is the one reliable way; Apache starts it, in-flight requests finish first.
+    """
+    try:
+        import mod_wsgi
+    except ImportError:
+        return False
+    if not getattr(mod_wsgi, "process_group", ""):  # not a mod_wsgi daemon (tests, a shell)
+        return False
+    os.kill(os.getpid(), signal.SIGINT)
+    return True
+
+
+class DatabaseFileGuardMiddleware:
+    """Notice an SQLite file removed, replaced or re-permissioned under the running server.
+
+    Connections persist across requests (CONN_MAX_AGE) and an open file descriptor outlives
+    such a change: writes would go on into a deleted file (and be lost), or keep failing
+    after an operator fixed the file's permissions. So before each request compare the file
+    (one stat() call) with the one this thread's connection opened. While the file is
+    missing answer 503 without connecting, since connecting would create an empty database
+    in its place. When it changed, reconnect, and under mod_wsgi restart the process once so
+    that no other thread keeps the old file.
+    """
+
+    restarting = False  # one restart per process
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for alias in connections:
+            connection = connections[alias]
+            path = _sqlite_file(connection)
+            if path is None:
+                continue
+            try:
+                identity = _file_identity(path)
+            except OSError as exc:
+                connection.close()
+                logger.error("SQLite database %s is unavailable: %s", path, exc)
+                return service_unavailable()
+            if connection.connection is not None and identity != getattr(
+                connection, "homepage_file_identity", identity
+            ):
+                connection.close()
+                if not DatabaseFileGuardMiddleware.restarting:
+                    DatabaseFileGuardMiddleware.restarting = _restart_mod_wsgi_daemon()
+                    logger.warning(
+                        "SQLite database %s changed on disk; reconnecting%s.",
+                        path,
+                        " and restarting this server process"
+                        if DatabaseFileGuardMiddleware.restarting
+                        else "",
+                    )
+        return self.get_response(request)
