@@ -5,6 +5,7 @@ Saves and deletes send model signals; update() and bulk_create() send none, so t
 models' QuerySets (SignalFreeWrites) do the same after them.
 """
 
+from django.apps import apps
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
@@ -31,8 +32,9 @@ def image_changed(sender, instance, raw=False, **kwargs):
     """![alt](image:ID) in the entry's Markdown now finds (or no longer finds) this image."""
     if raw:
         return
-    entry = instance._meta.get_field("entry").related_model.objects.filter(pk=instance.entry_id)
-    if entry := entry.first():
+    # By label: blog.models imports this module.
+    entry = apps.get_model("blog", "Entry").objects.filter(pk=instance.entry_id).first()
+    if entry is not None:  # None while the entry itself is being deleted
         entry.rerender()
 
 

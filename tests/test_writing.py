@@ -1,10 +1,12 @@
 """Writing a post: drafts and publishing, summaries, revisions, and old links that live on."""
 
+import io
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -223,3 +225,33 @@ def test_a_slug_taken_again_belongs_to_its_new_entry(client, create_entry):
     assert new.slug == "shared"
     assert not FormerSlug.objects.filter(slug="shared").exists()
     assert client.get(new.get_absolute_url()).status_code == 200
+
+
+def test_render_entries_renders_every_entry_again(client, create_entry):
+    """manage.py render_entries: stored HTML made by an older renderer is made anew (no
+    revision), and pages show it at once."""
+    entry = create_entry(title="Old render", body="# Heading\n\nText[^1].\n\n[^1]: Note.")
+    Entry.objects.filter(pk=entry.pk).update(body_html="<p>stale</p>", excerpt_html="")
+    assert "stale" in client.get(entry.get_absolute_url()).content.decode()
+    out = io.StringIO()
+    call_command("render_entries", stdout=out)
+    assert out.getvalue().strip() == "Rendered 1 entries."
+    entry.refresh_from_db()
+    assert '<h2 id="heading">Heading</h2>' in entry.body_html
+    assert (
+        entry.excerpt_html
+        == '<p>Text<sup><a class="footnote-ref" href="#fn-old-render-1" rel="nofollow noopener">1</a></sup>.</p>'
+    )
+    assert entry.revised is None
+    assert "stale" not in client.get(entry.get_absolute_url()).content.decode()
+
+
+def test_bulk_create_renders_like_save(create_entry):
+    """bulk_create() (imports, seeding) fills body, summary and excerpt HTML as save() does."""
+    Entry.objects.bulk_create(
+        [Entry(title="Bulk", slug="bulk", body="One.\n\nTwo.", summary="*S*", is_draft=False)]
+    )
+    bulk = Entry.objects.get(slug="bulk")
+    saved = create_entry(title="Saved", slug="saved", body="One.\n\nTwo.", summary="*S*")
+    for field in ("body_html", "summary_html", "excerpt_html"):
+        assert getattr(bulk, field) == getattr(saved, field) != ""

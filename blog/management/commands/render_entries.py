@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from blog.cache import bump_version
 from blog.models import Entry
 
 
@@ -20,5 +19,4 @@ class Command(BaseCommand):
             for entry in entries.iterator(chunk_size=500):
                 entry.rerender()
                 count += 1
-        bump_version()  # update() sends no signals
         self.stdout.write(f"Rendered {count} entries.")
