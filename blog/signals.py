@@ -8,7 +8,7 @@ models' QuerySets (SignalFreeWrites) do the same after them.
 from django.apps import apps
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from blog.cache import bump_version
@@ -41,7 +41,20 @@ def image_changed(sender, instance, raw=False, **kwargs):
 @receiver(post_delete, sender="blog.EntryImage")
 def image_deleted(sender, instance, **kwargs):
     """The upload and its renditions go once the deletion is committed."""
-    names = instance.stored_names()
+    _delete_files_on_commit(instance.stored_names())
+
+
+@receiver(pre_save, sender="blog.EntryImage")
+def image_replaced(sender, instance, raw=False, **kwargs):
+    """A new file for an existing image: the old upload and renditions go once committed."""
+    if raw or not instance.pk or instance.image._committed:
+        return
+    old = sender.objects.filter(pk=instance.pk).first()
+    if old is not None:
+        _delete_files_on_commit(old.stored_names())
+
+
+def _delete_files_on_commit(names):
     transaction.on_commit(lambda: [default_storage.delete(name) for name in names if name])
 
 

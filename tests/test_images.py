@@ -87,7 +87,10 @@ def test_an_upload_re_renders_the_entry_that_refers_to_it(client, create_entry):
     image = EntryImage.objects.create(entry=entry, image=picture(), alt="Late")
     entry.body = f"![](image:{image.pk})"
     entry.save()
-    assert 'alt="Late"' in client.get(entry.get_absolute_url()).content.decode()
+    assert 'alt="Late"' in client.get(entry.get_absolute_url()).content.decode()  # now cached
+    image.alt = "Renamed"
+    image.save()  # the image alone: the entry's HTML and the cached page follow
+    assert 'alt="Renamed"' in client.get(entry.get_absolute_url()).content.decode()
     pk = image.pk
     image.delete()
     assert f"[image {pk}?]" in client.get(entry.get_absolute_url()).content.decode()
@@ -184,3 +187,14 @@ def test_images_of_drafts_are_not_on_public_pages(client, create_entry):
     assert image.renditions[0][2] not in page  # only an entry's own images
     assert client.get(draft.get_absolute_url()).status_code == 404
     assert Entry.objects.published().filter(images__isnull=False).count() == 0
+
+
+def test_a_replaced_file_leaves_no_old_files(create_entry, django_capture_on_commit_callbacks):
+    image = EntryImage.objects.create(entry=create_entry(), image=picture(), alt="First")
+    old = image.stored_names()
+    with django_capture_on_commit_callbacks(execute=True):
+        image.image = picture("JPEG", size=(500, 400))
+        image.save()
+    assert not any(default_storage.exists(name) for name in old)
+    assert all(default_storage.exists(name) for name in image.stored_names())
+    assert [w for w, _h, _n in image.renditions] == [480, 500]
