@@ -236,7 +236,8 @@ class Entry(models.Model):
             setattr(self, name, value)
 
     def rerender(self):
-        """Render again and store only the *_html fields: not an edit, no signals."""
+        """Render again and store only the *_html fields: not an edit (no revision, no save
+        signals); update() makes cached pages stale."""
         self.render_html()
         Entry.objects.filter(pk=self.pk).update(
             body_html=self.body_html, summary_html=self.summary_html, excerpt_html=self.excerpt_html
@@ -389,7 +390,9 @@ class EntryImage(models.Model):
 
     @property
     def markdown(self) -> str:
-        return f"![{self.alt}](image:{self.pk})"
+        """What to write in the body; brackets in the alt text escaped for Markdown."""
+        alt = self.alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        return f"![{alt}](image:{self.pk})"
 
     @property
     def largest_url(self) -> str:

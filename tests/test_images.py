@@ -198,3 +198,12 @@ def test_a_replaced_file_leaves_no_old_files(create_entry, django_capture_on_com
     assert not any(default_storage.exists(name) for name in old)
     assert all(default_storage.exists(name) for name in image.stored_names())
     assert [w for w, _h, _n in image.renditions] == [480, 500]
+
+
+def test_the_markdown_to_copy_survives_brackets_in_the_alt_text(create_entry):
+    entry = create_entry()
+    image = EntryImage.objects.create(entry=entry, image=picture(), alt="A [red] box")
+    assert image.markdown == f"![A \\[red\\] box](image:{image.pk})"
+    entry.body = image.markdown
+    entry.save()
+    assert 'alt="A [red] box"' in entry.body_html
