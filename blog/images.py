@@ -85,7 +85,9 @@ def make_renditions(picture: Image.Image, stem: str, storage) -> list[list]:
     [[width, height, name], ...], narrowest first. Metadata (EXIF, GPS) is not copied."""
     kind = RENDITION_FORMAT[picture.format]
     still = ImageOps.exif_transpose(picture)
-    still = still.convert("RGB" if kind == "JPEG" else "RGBA")
+    transparent = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+    # RGBA only where there is transparency to keep: it makes PNGs slower and larger.
+    still = still.convert("RGBA" if transparent and kind != "JPEG" else "RGB")
     widths = sorted({w for w in RENDITION_WIDTHS if w < still.width} | {min(still.width, 1600)})
     renditions = []
     for width in widths:

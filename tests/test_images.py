@@ -207,3 +207,13 @@ def test_the_markdown_to_copy_survives_brackets_in_the_alt_text(create_entry):
     entry.body = image.markdown
     entry.save()
     assert 'alt="A [red] box"' in entry.body_html
+
+
+def test_transparency_is_kept_in_renditions(create_entry):
+    buffer = io.BytesIO()
+    Image.new("RGBA", (600, 300), (0, 0, 0, 0)).save(buffer, "PNG")
+    image = EntryImage.objects.create(
+        entry=create_entry(), image=SimpleUploadedFile("t.png", buffer.getvalue()), alt="Clear"
+    )
+    with default_storage.open(image.renditions[0][2]) as stored, Image.open(stored) as made:
+        assert made.mode == "RGBA" and made.getpixel((0, 0))[3] == 0
