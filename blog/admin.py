@@ -9,7 +9,28 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from blog.images import EXTENSIONS
-from blog.models import Comment, Entry, EntryImage
+from blog.models import Comment, Entry, EntryImage, Page, TaggedEntry
+
+
+class TaggedEntryInline(admin.TabularInline):
+    """Tags picked with the admin's autocomplete (taggit's TagAdmin searches by name);
+    the + beside it adds a new tag."""
+
+    model = TaggedEntry
+    autocomplete_fields = ["tag"]
+    extra = 1
+    verbose_name = _("tag")
+    verbose_name_plural = _("tags")
+
+
+class PreviewMixin:
+    @admin.display(description=_("rendered body"))
+    def preview(self, obj):
+        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
+        if not obj.pk:
+            return _("Save to see its preview.")
+        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
+        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
 
 
 class CommentInline(admin.TabularInline):
@@ -53,7 +74,7 @@ class EntryImageInline(admin.TabularInline):
 
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(PreviewMixin, admin.ModelAdmin):
     list_display = [
         "title", "timestamp", "status", "featured", "visible_comments", "hidden_comments",
     ]  # fmt: skip
@@ -63,7 +84,7 @@ class EntryAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     prepopulated_fields = {"slug": ["title"]}
     ordering = ["-timestamp", "-id"]
-    inlines = [EntryImageInline, CommentInline]
+    inlines = [TaggedEntryInline, EntryImageInline, CommentInline]
     readonly_fields = ["preview"]
     actions = ["publish_entries", "unpublish_entries", "feature_entries", "unfeature_entries"]
     fieldsets = [
@@ -207,3 +228,14 @@ class CommentAdmin(admin.ModelAdmin):
             else ngettext("%d comment is now hidden.", "%d comments are now hidden.", count)
         )
         self.message_user(request, message % count)
+
+
+@admin.register(Page)
+class PageAdmin(PreviewMixin, admin.ModelAdmin):
+    list_display = ["title", "slug", "nav_order", "is_draft", "updated"]
+    list_editable = ["nav_order"]
+    list_filter = ["is_draft"]
+    search_fields = ["title", "body"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["preview"]
+    fields = ["title", "slug", "description", "body", "is_draft", "nav_order", "preview"]

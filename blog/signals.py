@@ -1,5 +1,6 @@
-"""Side effects of writes: every write to entries, comments and images makes cached pages
-stale; an image's upload or removal re-renders its entry; removed images leave the disk.
+"""Side effects of writes: every write to entries, comments, images, tags and pages makes
+cached pages stale; an image's upload or removal re-renders its entry; removed images leave
+the disk.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
 models' QuerySets (SignalFreeWrites) do the same after them.
@@ -8,7 +9,7 @@ models' QuerySets (SignalFreeWrites) do the same after them.
 from django.apps import apps
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from blog.cache import bump_version
@@ -20,6 +21,12 @@ from blog.cache import bump_version
 @receiver(post_delete, sender="blog.Comment")
 @receiver(post_save, sender="blog.EntryImage")
 @receiver(post_delete, sender="blog.EntryImage")
+@receiver(post_save, sender="blog.Page")
+@receiver(post_delete, sender="blog.Page")
+@receiver(post_save, sender="taggit.Tag")  # a renamed tag
+@receiver(post_delete, sender="taggit.Tag")
+@receiver(post_save, sender="blog.TaggedEntry")  # the admin's tag inline
+@receiver(post_delete, sender="blog.TaggedEntry")
 def content_changed(sender, using, raw=False, **kwargs):
     """Readers see the write on their next request, in every process."""
     # loaddata saves raw rows by the thousand: one renewal when it commits is enough.
@@ -56,6 +63,13 @@ def image_replaced(sender, instance, raw=False, **kwargs):
 
 def _delete_files_on_commit(names):
     transaction.on_commit(lambda: [default_storage.delete(name) for name in names if name])
+
+
+@receiver(m2m_changed, sender="blog.TaggedEntry")
+def tags_changed(sender, action, using, **kwargs):
+    """entry.tags.add(), set(), remove(), clear(): clear() deletes without post_delete."""
+    if action.startswith("post_"):
+        bump_version(using=using)
 
 
 class SignalFreeWrites(models.QuerySet):

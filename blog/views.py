@@ -1,12 +1,13 @@
 from django.contrib import messages
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.generic import (
     ArchiveIndexView,
     DateDetailView,
+    DetailView,
     ListView,
     MonthArchiveView,
     YearArchiveView,
@@ -14,7 +15,7 @@ from django.views.generic import (
 
 from blog import spam
 from blog.forms import CommentForm, PreviewForm, SearchForm
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
 
 
@@ -27,12 +28,8 @@ class BlogViewMixin:
 
     def get_queryset(self):
         # Lists show excerpts: the long Markdown and HTML bodies stay in the database.
-        return (
-            Entry.objects.published()
-            .with_comment_counts()
-            .defer("body", "body_html", "summary")
-            .order_by(*self.ordering)
-        )
+        entries = Entry.objects.published().with_comment_counts().with_tags()
+        return entries.defer("body", "body_html", "summary").order_by(*self.ordering)
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
         # The generic one truncates the timestamp of every entry in range (all of them on
@@ -58,12 +55,48 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         return context
 
 
-class EntryYearArchiveView(BlogViewMixin, YearArchiveView):
+class CompactListMixin:
+    """Archives list titles and dates only: a longer page, and no bodies, counts or tags."""
+
+    paginate_by = 100
+
+    def get_queryset(self):
+        return Entry.objects.published().only("title", "slug", "timestamp").order_by(*self.ordering)
+
+
+class EntryYearArchiveView(CompactListMixin, BlogViewMixin, YearArchiveView):
     make_object_list = True
 
 
-class EntryMonthArchiveView(BlogViewMixin, MonthArchiveView):
+class EntryMonthArchiveView(CompactListMixin, BlogViewMixin, MonthArchiveView):
     pass
+
+
+class TagView(BlogViewMixin, ListView):
+    """A tag's published entries, newest first."""
+
+    template_name_suffix = "_tag"
+    allow_empty = False
+
+    def get_queryset(self):
+        # Only tags of published entries: a draft's tag does not exist for readers.
+        self.tag = get_object_or_404(TaggedEntry.published_tags(), slug=self.kwargs["slug"])
+        return super().get_queryset().tagged(self.tag)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(tag=self.tag, **kwargs)
+
+
+class TagIndexView(ListView):
+    template_name = "blog/tag_list.html"
+
+    def get_queryset(self):
+        return TaggedEntry.published_tags()
+
+
+class PageView(DetailView):
+    def get_queryset(self):
+        return Page.objects.published()
 
 
 class EntryDetailView(BlogViewMixin, DateDetailView):
@@ -72,8 +105,8 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get_queryset(self):
         if self.request.user.is_staff:
-            return Entry.objects.all()
-        return Entry.objects.published()
+            return Entry.objects.with_tags()
+        return Entry.objects.published().with_tags()
 
     def get_object(self, queryset=None):
         try:
@@ -101,6 +134,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         context = super().get_context_data(**kwargs)
         context["older"], context["newer"] = self.object.neighbours()
         context["comments"] = self.object.visible_comments()
+        context["related"] = self.object.related()
         if "form" not in context and self.object.comments_open:
             context["form"] = CommentForm(entry=self.object)
         return context

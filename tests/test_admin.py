@@ -51,6 +51,8 @@ def test_admin_add_entry_makes_slug(admin_client, db):
             "comments-INITIAL_FORMS": "0",
             "images-TOTAL_FORMS": "0",
             "images-INITIAL_FORMS": "0",
+            "tagged_items-TOTAL_FORMS": "0",
+            "tagged_items-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors

@@ -175,6 +175,8 @@ def test_admin_entry_edits_and_bulk_delete_show_at_once(client, admin_client, cr
         "comments-INITIAL_FORMS": "0",
         "images-TOTAL_FORMS": "0",
         "images-INITIAL_FORMS": "0",
+        "tagged_items-TOTAL_FORMS": "0",
+        "tagged_items-INITIAL_FORMS": "0",
     }
     assert admin_client.post(change, form).status_code == 302
     assert "Admin entry 0" not in client.get("/").content.decode()

@@ -44,6 +44,8 @@ def admin_form(entry, **fields):
         "comments-INITIAL_FORMS": "0",
         "images-TOTAL_FORMS": "1",
         "images-INITIAL_FORMS": "0",
+        "tagged_items-TOTAL_FORMS": "0",
+        "tagged_items-INITIAL_FORMS": "0",
         **fields,
     }
 

@@ -102,7 +102,7 @@ def test_attacks_in_entry_bodies_never_go_live(client, create_entry, attack):
         reverse("blog:search") + "?q=marmalade",  # not a stop word for PostgreSQL
     ):
         html = client.get(url).content.decode()
-        assert "Before marmalade." in html or "Gist." in html
+        assert "marmalade" in html or "Gist." in html
         assert_nothing_live(page_without_layout(html))
     assert "After." in client.get(entry.get_absolute_url()).content.decode()
     for field in ("body_html", "excerpt_html", "summary_html"):

@@ -14,6 +14,6 @@ def render_all(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("blog", "0003_entry_summary_drafts_images")]
+    dependencies = [("blog", "0012_entry_summary_drafts_images")]
 
     operations = [migrations.RunPython(render_all, migrations.RunPython.noop, elidable=True)]
