@@ -147,7 +147,7 @@ def test_admin_bulk_hide_and_approve_show_at_once(
 
 def test_admin_entry_edits_and_bulk_delete_show_at_once(client, admin_client, create_entry):
     entries = [create_entry(title=f"Admin entry {i}", days=-1 - i) for i in range(3)]
-    assert client.get("/").content.decode().count("Admin entry") == 3
+    assert client.get("/").content.decode().count(">Admin entry") == 3
     # list_editable: the featured toggle on the change list.
     changelist = reverse("admin:blog_entry_changelist")
     data = {
@@ -172,6 +172,8 @@ def test_admin_entry_edits_and_bulk_delete_show_at_once(client, admin_client, cr
         "comments_enabled": "on",
         "comments-TOTAL_FORMS": "0",
         "comments-INITIAL_FORMS": "0",
+        "images-TOTAL_FORMS": "0",
+        "images-INITIAL_FORMS": "0",
         "tagged_items-TOTAL_FORMS": "0",
         "tagged_items-INITIAL_FORMS": "0",
     }
@@ -193,7 +195,7 @@ def test_bulk_writes_show_at_once(client, create_entry):
     assert "Before" in client.get("/").content.decode()
     Entry.objects.filter(pk=entry.pk).update(title="After")
     assert "After" in client.get("/").content.decode()
-    Entry.objects.bulk_create([Entry(title="Bulk", slug="bulk", body="*x*")])
+    Entry.objects.bulk_create([Entry(title="Bulk", slug="bulk", body="*x*", is_draft=False)])
     html = client.get("/").content.decode()
     assert "Bulk" in html
     assert "<em>x</em>" in html  # bulk_create renders the body as save() does
