@@ -181,7 +181,7 @@ def test_updated_shows_only_after_a_real_edit(client, create_entry):
     entry.save()
     assert entry.revised is not None and entry.was_revised
     page = client.get(entry.get_absolute_url()).content.decode()
-    revised = timezone.localtime(entry.revised).strftime("%Y-%m-%dT%H:%M:%S%z")
+    revised = timezone.localtime(entry.revised).isoformat(timespec="seconds")
     assert f'Updated <time datetime="{revised}">' in page
     draft = Entry.objects.get(pk=create_entry(title="D", is_draft=True).pk)
     draft.body = "Changed while a draft."
