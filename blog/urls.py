@@ -32,6 +32,7 @@ urlpatterns = [
     path("pages/<slug:slug>/", views.PageView.as_view(), name="page"),
     path("search/", views.EntrySearchView.as_view(), name="search"),
     path("unsubscribe/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path("preview/", views.preview, name="preview"),
     path(
         "sitemap.xml",
         sitemap_views.index,

@@ -86,13 +86,13 @@ def test_missing_forged_or_stale_tokens_are_rejected(client, create_entry, no_co
         assert Comment.objects.count() == 1
 
 
-def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay):
+def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay, time_machine):
     """Past BLOG_COMMENT_RATE comments in the window a client gets a 429 with a message;
     other clients are unaffected; the limit lifts when the window ends."""
     settings.BLOG_COMMENT_RATE = 2
     settings.BLOG_COMMENT_RATE_WINDOW = 2
     entry = create_entry()
-    time.sleep(2 - time.time() % 2)  # start at the beginning of a window
+    time_machine.move_to(time.time() // 2 * 2 + 2, tick=False)  # the beginning of a window
     assert post_comment(client, entry, text="one").status_code == 302
     assert post_comment(client, entry, text="two").status_code == 302
     response = post_comment(client, entry, text="three")
@@ -106,7 +106,7 @@ def test_rate_limit_per_client(client, create_entry, settings, no_comment_delay)
         "two",
     ]
     assert Comment.objects.get(text="from elsewhere").ip_address == "192.0.2.7"
-    time.sleep(2 - time.time() % 2 + 0.05)  # the next window
+    time_machine.shift(2)  # the next window
     assert post_comment(client, entry, text="three").status_code == 302
 
 

@@ -3,8 +3,6 @@ commenters' websites, and moderation that learns."""
 
 import logging
 import re
-import shutil
-import subprocess
 from datetime import timedelta
 
 import pytest
@@ -18,7 +16,6 @@ from blog import notifications, spam
 from blog.cache import recent_pages
 from blog.models import Comment, Entry
 from tests.comments import post_comment
-from tests.test_accessibility import VNU
 from tests.test_comment_guards import BrokenBackend  # noqa: F401  (a backend by dotted path)
 
 pytestmark = pytest.mark.django_db
@@ -627,45 +624,6 @@ def test_spam_is_kept_out_and_its_address_never_approved_again(
     post_comment(client, entry, email="SAM@example.org", text="Moderation on")
     assert not Comment.objects.get(text="Moderation on").is_public
     assert not Comment.objects.trusted_email("sam@example.org")
-
-
-# -- valid HTML ---------------------------------------------------------------------------
-
-
-def test_new_pages_are_valid_html(
-    client, admin_client, admin_user, create_entry, create_comment, tmp_path
-):
-    """The W3C Nu checker finds no error in the conversation's pages as readers and the author
-    meet them (tests/test_accessibility.py reads the anonymous ones, with axe-core too): a
-    thread with replies and marks, the reply form (empty, with errors, as the author), each
-    state of the unsubscribe page."""
-    if not (VNU.exists() and shutil.which("java")):
-        pytest.skip("the Nu checker (node_modules/vnu-jar) or java is missing")
-    # (The entry's own time is left to the entry page's tests.)
-    entry = create_entry(timestamp=timezone.now().replace(microsecond=0) - timedelta(days=1))
-    ann = subscriber(client, entry, "Ann", "ann@example.org", website="https://ann.example/")
-    create_comment(entry, name="Jane", text="Answer", parent=ann, user=admin_user)
-    unsubscribe = notifications.unsubscribe_url(ann)
-    pages = {
-        "thread": page_html(client, entry),
-        "reply-form": page_html(client, entry, f"?reply_to={ann.pk}"),
-        "reply-errors": reply(client, ann, text="", email="bad").content.decode(),
-        "author-form": page_html(admin_client, entry, f"?reply_to={ann.pk}"),
-        "unsubscribe-ask": client.get(unsubscribe).content.decode(),
-        "unsubscribe-done": client.post(unsubscribe).content.decode(),
-        "unsubscribe-invalid": client.get(unsubscribe + "x/").content.decode(),
-    }
-    files = []
-    for name, html in pages.items():
-        files.append(tmp_path / f"{name}.html")
-        files[-1].write_text(html)
-    result = subprocess.run(
-        ["java", "-jar", str(VNU), "--errors-only", "--format", "text", *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
 
 
 def test_admins_hear_of_replies_but_not_of_their_own_comments(

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0011_page'),
+        ('blog', '0013_render_entries'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
