@@ -733,6 +733,13 @@ class TaggedEntry(TaggedItemBase):
         # The unique constraint's index serves an entry's tags; this one a tag's entries.
         indexes = [models.Index(fields=["tag", "content_object"], name="tagged_entry_tag_idx")]
 
+    @property
+    def natural_key(self):
+        # taggit's base class gives every tagged item a natural_key() built from fields this
+        # model does not have, and dumpdata --natural-primary would then drop its id and fail.
+        # A tag link has no natural key: dumps keep its id (docs/postgresql.md).
+        raise AttributeError("natural_key")
+
     @classmethod
     def published_tags(cls):
         """Tags of published entries, by name, each with entry_count: published entries
