@@ -10,7 +10,6 @@ from blog.models import Comment
 class CommentForm(forms.ModelForm):
     # Hidden from people by CSS; bots that fill every field give themselves away.
     website = forms.CharField(required=False, label=_("Leave this field empty"))
-    token = forms.CharField(widget=forms.HiddenInput)
 
     class Meta:
         model = Comment
@@ -39,8 +38,6 @@ class CommentForm(forms.ModelForm):
     def __init__(self, *args, entry, **kwargs):
         self.entry = entry
         super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["token"] = spam.form_token(entry.pk)
 
     def clean_website(self):
         if self.cleaned_data["website"]:
@@ -56,22 +53,6 @@ class CommentForm(forms.ModelForm):
                 ),
             )
         return ""
-
-    def clean_token(self):
-        age = spam.token_age(self.cleaned_data["token"], self.entry.pk)
-        if age is None:
-            # Re-rendered with a fresh token, so posting again works without losing the text.
-            self.data = self.data.copy()
-            self.data[self.add_prefix("token")] = spam.form_token(self.entry.pk)
-            raise forms.ValidationError(
-                _("This form had expired. Please post again."),
-                code="token",
-            )
-        if age < settings.BLOG_COMMENT_MIN_SECONDS:
-            raise forms.ValidationError(
-                _("That was very fast. Please take a moment and post again."), code="too_fast"
-            )
-        return self.cleaned_data["token"]
 
     def clean_text(self):
         text = self.cleaned_data["text"]
@@ -96,7 +77,7 @@ class CommentForm(forms.ModelForm):
         return cleaned
 
     def comment_fields(self) -> dict:
-        """What Comment.objects.post() stores (the honeypot and token are checked, not kept)."""
+        """What Comment.objects.post() stores (the honeypot is checked, not kept)."""
         return {name: self.cleaned_data[name] for name in self._meta.fields}
 
 

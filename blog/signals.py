@@ -1,24 +1,38 @@
 """Side effects of writes: every write to entries and comments makes cached pages stale.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
-models' QuerySets (SignalFreeWrites) do the same after them.
+models' QuerySets (SignalFreeWrites) do the same after them. A single comment makes stale
+only the pages that show it; anything else, every page.
 """
 
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from blog.cache import bump_version
+from blog.cache import bump_version, comment_changed
 
 
 @receiver(post_save, sender="blog.Entry")
 @receiver(post_delete, sender="blog.Entry")
+def entry_changed(sender, using, **kwargs):
+    """Readers see the write on their next request, in every process."""
+    bump_version(using=using)
+
+
 @receiver(post_save, sender="blog.Comment")
 @receiver(post_delete, sender="blog.Comment")
-def content_changed(sender, using, raw=False, **kwargs):
-    """Readers see the write on their next request, in every process."""
-    # loaddata saves raw rows by the thousand: one renewal when it commits is enough.
-    bump_version(using=using, immediate=not raw)
+def comment_saved(sender, instance, using, raw=False, **kwargs):
+    """A comment shows on its entry's pages and is counted on the list pages."""
+    from blog.models import Entry
+
+    try:
+        entry = None if raw else instance.entry  # loaddata: the entry may come later
+    except Entry.DoesNotExist:  # a cascade from its entry's delete, which renews anyway
+        entry = None
+    if entry is None:
+        bump_version(using=using)
+    else:
+        comment_changed(entry, using=using)
 
 
 class SignalFreeWrites(models.QuerySet):

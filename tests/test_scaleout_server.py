@@ -32,7 +32,6 @@ def scaleout_env():
         "DATABASE_URL": f"{POSTGRES}/{name}",
         "REDIS_URL": REDIS_URL,
         "CACHE_KEY_PREFIX": prefix,
-        "BLOG_COMMENT_MIN_SECONDS": "0",
         "BLOG_COMMENT_RATE": "100000",
     }
     ensure_postgres_running()
