@@ -263,6 +263,22 @@ def comment_changed(entry, using: str | None = None) -> None:
     after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 
+_per_version: dict = {}
+
+
+def per_version(key, compute):
+    """compute(), once per generation in this process: for what only writes to entries and
+    scheduled changes alter (the archive's years), not comments. Every time without files."""
+    version = current_version()  # before compute(): never a value newer than its key
+    if version is None or not enabled():
+        return compute()
+    generation, value = _per_version.get(key, (None, None))
+    if generation != version.generation:
+        value = compute()
+        _per_version[key] = (version.generation, value)
+    return value
+
+
 # -- the clock ------------------------------------------------------------------------------
 
 

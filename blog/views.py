@@ -13,7 +13,7 @@ from django.views.generic import (
     YearArchiveView,
 )
 
-from blog import spam
+from blog import cache, spam
 from blog.forms import CommentForm, SearchForm
 from blog.models import Comment, Entry
 from blog.pagination import TwoEndedPaginator
@@ -45,6 +45,13 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
     featured_count = 5
+
+    def get_date_list(self, queryset, date_type=None, ordering="ASC"):
+        # The same years on every page of the index until an entry changes: once per version.
+        return cache.per_version(
+            ("index-years", ordering),
+            lambda: super(EntryIndexView, self).get_date_list(queryset, date_type, ordering),
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
