@@ -150,7 +150,7 @@ def _write_state(version: Version) -> None:
 def _locked():
     """One process at a time changes the version or writes into the live generation."""
     root = pages_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(exist_ok=True)  # not its parents: a missing data folder is a fault, not new
     lock = os.open(root / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -162,6 +162,7 @@ def _locked():
 def prepare() -> None:
     """Create the pages folder and a version that has expired: Apache's RewriteMap needs the
     file when it starts, and the first request (or the clock) starts a real generation."""
+    pages_root().mkdir(parents=True, exist_ok=True)
     with _locked():
         if current_version() is None:
             _write_state(Version("none", 0.0, 0, 0.0))
@@ -362,10 +363,15 @@ class PageCacheMiddleware:
         if may_store(request):
             # Read before the view queries: a page is never written into a generation newer
             # than its data.
-            version = current_version()
-            if version is None or time.time() >= version.expires:
-                renew(keep_since=0)  # the clock is late, or this is no server process
+            try:
                 version = current_version()
+                if version is None or time.time() >= version.expires:
+                    renew(keep_since=0)  # the clock is late, or this is no server process
+                    version = current_version()
+            except Exception:
+                # The site works without its page files (slower); the page is not written.
+                logger.warning("Page files unavailable for %s", request.path, exc_info=True)
+                version = None
         response = self.get_response(request)
         if version is not None and self._shareable(request, response):
             share(response)
