@@ -32,8 +32,8 @@ PROJECT = BENCH.parent
 sys.path.insert(0, str(PROJECT))
 
 from testing import commands  # noqa: E402
+from testing.commands import PYTHON  # noqa: E402
 from testing.server import (  # noqa: E402
-    PYTHON,
     Browser,
     Server,
     entry_links,

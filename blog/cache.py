@@ -3,7 +3,7 @@
 Every anonymous reader gets the same bytes (public pages carry no CSRF or form token), so
 a page rendered once can be served to all of them. ``PageCacheMiddleware`` writes each
 cacheable page as a file, ``<pages>/<generation>/<host><path>index.<ext>``, and the rules
-from ``apache_config()`` let Apache answer GET and HEAD from those files, with its own ETag,
+from blog/apache.py let Apache answer GET and HEAD from those files, with its own ETag,
 Last-Modified and 304s. The live generation is named in ``<pages>/generation``, which
 Apache re-reads whenever it changes. A write to entries starts a new, empty generation;
 a comment deletes the files of the pages that show it; a scheduled change (an entry
@@ -20,18 +20,13 @@ import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.http import HttpResponse
-from django.urls import path as url_path
-from django.urls import set_urlconf
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.timezone import localtime
 
@@ -52,7 +47,7 @@ CACHED_VIEWS = frozenset(
         "blog:sitemap-section",
     }
 )
-# A page file's extension says its Content-Type (to Apache, from apache_config()). A page
+# A page file's extension says its Content-Type (to Apache, blog/apache.py). A page
 # of any other type is not written.
 TYPES = {
     "html": "text/html; charset=utf-8",
@@ -102,36 +97,22 @@ def next_change(now: float, using: str = DEFAULT_DB_ALIAS) -> float | None:
     return min(times, default=None)
 
 
-def _read_state() -> dict[str, str]:
-    try:
-        text = (pages_root() / "generation").read_text()
-    except FileNotFoundError:
-        return {}
-    return dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
-
-
+STATE_KEYS = ("current", "created", "serial", "expires")  # "current": Apache's RewriteMap key
 _parsed: dict = {}
 
 
 def current_version() -> Version | None:
     """The version in force (None before the first); parsed again only when it changed."""
     try:
-        stat = (pages_root() / "generation").stat()
-    except FileNotFoundError:
+        path = pages_root() / "generation"
+        stat = path.stat()
+        if _parsed.get("key") != (stat.st_ino, stat.st_mtime_ns):
+            state = dict(line.split(" ", 1) for line in path.read_text().splitlines())
+            fields = zip(STATE_KEYS, (str, float, int, float), strict=True)
+            version = Version(*(kind(state[name]) for name, kind in fields))
+            _parsed.update(key=(stat.st_ino, stat.st_mtime_ns), version=version)
+    except (FileNotFoundError, KeyError, ValueError):
         return None
-    key = (stat.st_ino, stat.st_mtime_ns)
-    if _parsed.get("key") != key:
-        state = _read_state()
-        try:
-            version = Version(
-                state["current"],
-                float(state["created"]),
-                int(state["serial"]),
-                float(state["expires"]),
-            )
-        except (KeyError, ValueError):
-            return None
-        _parsed.update(key=key, version=version)
     return _parsed["version"]
 
 
@@ -139,10 +120,7 @@ def _write_state(version: Version) -> None:
     """Atomically: Apache's RewriteMap reads "current", the processes all three."""
     root = pages_root()
     temporary = root / f".generation-{secrets.token_hex(4)}"
-    temporary.write_text(
-        f"current {version.generation}\ncreated {version.created!r}\n"
-        f"serial {version.serial}\nexpires {version.expires!r}\n"
-    )
+    temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
     os.replace(temporary, root / "generation")
 
 
@@ -415,117 +393,3 @@ class PageCacheMiddleware:
                 os.replace(temporary, target)
         except OSError:
             logger.warning("Could not write the page file of %s", request.path, exc_info=True)
-
-
-# -- Apache --------------------------------------------------------------------------------
-
-
-class _HeaderProbe:
-    """A URLconf of one view answering like a cached page, for shared_headers()."""
-
-    @staticmethod
-    def view(request):
-        response = HttpResponse(b"", content_type=TYPES["html"])
-        share(response)
-        return response
-
-    urlpatterns = [url_path("page-cache-headers/", view)]
-
-
-def shared_headers() -> dict[str, str]:
-    """The headers Django gives a cached page (security headers, CSP, Cache-Control, Vary),
-    got by sending a request through the whole middleware stack: Apache sends these with
-    the page files, so Django stays the one place that decides them."""
-    hosts = [h.lstrip(".") for h in settings.ALLOWED_HOSTS if h not in ("*", ".")]
-    host = hosts[0] if hosts else "localhost"
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/page-cache-headers/",
-        "QUERY_STRING": "probe",  # not a page the middleware would write
-        "SERVER_NAME": host,
-        "SERVER_PORT": "443" if settings.HTTPS else "80",
-        "HTTP_HOST": host,
-        "wsgi.url_scheme": "https" if settings.HTTPS else "http",
-        "wsgi.input": BytesIO(),
-    }
-    request = WSGIRequest(environ)
-    request.urlconf = _HeaderProbe
-    try:
-        response = WSGIHandler().get_response(request)
-    finally:
-        set_urlconf(None)  # the handler left the probe's as this thread's URLconf
-    if response.status_code != 200:
-        raise RuntimeError(f"the header probe got {response.status_code}, not 200")
-    skip = {"content-type", "content-length"}
-    return {name: value for name, value in response.items() if name.lower() not in skip}
-
-
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-PAGES_URL = "/__pages/"  # where the rules redirect internally; only they may use it
-
-
-def apache_rules() -> str:
-    """mod_rewrite rules for the directory the blog's requests map to (mod_wsgi-express's
-    document root, deploy/homepage.conf's project folder): a request that a page file may
-    answer is redirected internally to that file under PAGES_URL."""
-    root = pages_root()
-    cookies = "|".join((settings.SESSION_COOKIE_NAME, CookieStorage.cookie_name))
-    secure = "%{HTTPS} == 'on' || %{req:X-Forwarded-Proto} == 'https'"
-    wrong_scheme = f"!({secure})" if settings.HTTPS else secure
-    page = "%{ENV:HOMEPAGE_GEN}/%{HTTP_HOST}%{REQUEST_URI}%{ENV:HOMEPAGE_PAGE}"
-    rules = [
-        "# The live generation, read once per request (a write may replace it meanwhile).",
-        "RewriteRule ^ - [E=HOMEPAGE_GEN:${homepage-pages:current|none}]",
-        "RewriteCond %{QUERY_STRING} ^page=([0-9]+)$",
-        "RewriteRule ^ - [E=HOMEPAGE_PAGE:index.page-%1]",
-        "RewriteCond %{QUERY_STRING} ^$",
-        "RewriteRule ^ - [E=HOMEPAGE_PAGE:index]",
-    ]
-    for ext in TYPES:
-        rules += [
-            f"RewriteCond {root}/{page}.{ext} -f",
-            f"RewriteRule ^ {PAGES_URL}{page}.{ext} [L]",
-        ]
-    rule_count = sum(line.startswith("RewriteRule") for line in rules)
-    lines = [
-        "# Generated by `manage.py page_cache_config` from the site's settings: do not edit.",
-        "# Anonymous GET/HEAD answered from the page files Django writes (blog/cache.py).",
-        "RewriteEngine On",
-        "# Not a page the files may answer: skip the page rules.",
-        "RewriteCond %{REQUEST_METHOD} !^(GET|HEAD)$ [OR]",
-        "RewriteCond %{QUERY_STRING} !^(page=[0-9]{1,9})?$ [OR]",
-        # NV: the files' Vary header is Django's (shared_headers()), not mod_rewrite's.
-        f"RewriteCond %{{HTTP_COOKIE}} (^|;)\\s*({cookies})= [OR,NV]",
-        "RewriteCond %{HTTP_HOST} !^[A-Za-z0-9][-A-Za-z0-9.:\\[\\]]*$ [OR]",
-        f'RewriteCond expr "{wrong_scheme}" [NV]',
-        f"RewriteRule ^ - [S={rule_count}]",
-        *rules,
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def apache_config() -> str:
-    """Server-level directives for the page files: the map naming the live generation, the
-    files' URL, and the headers and types Django gives the pages."""
-    root = pages_root()
-    lines = [
-        "# Generated by `manage.py page_cache_config` from the site's settings: do not edit.",
-        f'RewriteMap homepage-pages "txt:{root}/generation"',
-        f'Alias {PAGES_URL} "{root}/"',
-        f'<Directory "{root}">',
-        "    Options None",
-        "    AllowOverride None",
-        "    # Only through the rules' internal redirect, never asked for directly.",
-        "    Require expr \"%{reqenv:REDIRECT_STATUS} == '200'\"",
-        "    FileETag MTime Size",
-        *(f"    Header set {name} {_quoted(value)}" for name, value in shared_headers().items()),
-        *(
-            f'    <Files "*.{ext}">\n        ForceType {_quoted(content_type)}\n    </Files>'
-            for ext, content_type in TYPES.items()
-        ),
-        "</Directory>",
-    ]
-    return "\n".join(lines) + "\n"

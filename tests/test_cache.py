@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from blog import cache
+from blog import apache, cache
 from blog.models import Comment, Entry
 from testing.server import Browser, entry_links
 from tests.comments import post_comment
@@ -123,12 +123,12 @@ def test_every_cached_view_name_exists():
 
 def test_apache_gets_djangos_headers(blog):
     """The headers Apache sends with a page file are the ones Django gives the page."""
-    shared = cache.shared_headers()
+    shared = apache.shared_headers()
     for url in ["/", blog[0].get_absolute_url(), reverse("blog:feed")]:
         response = Client().get(url)
         for name, value in shared.items():
             assert response[name] == value, (url, name)
-    config = cache.apache_config()
+    config = apache.apache_config()
     for name, value in shared.items():
         assert f"Header set {name} " in config and value.replace('"', '\\"') in config
     assert 'ForceType "application/rss+xml; charset=utf-8"' in config

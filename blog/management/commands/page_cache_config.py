@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from blog.cache import apache_config, apache_rules, prepare
+from blog.apache import apache_config, apache_rules
+from blog.cache import prepare
 
 
 class Command(BaseCommand):
