@@ -5,7 +5,28 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, Page, TaggedEntry
+
+
+class TaggedEntryInline(admin.TabularInline):
+    """Tags picked with the admin's autocomplete (taggit's TagAdmin searches by name);
+    the + beside it adds a new tag."""
+
+    model = TaggedEntry
+    autocomplete_fields = ["tag"]
+    extra = 1
+    verbose_name = _("tag")
+    verbose_name_plural = _("tags")
+
+
+class PreviewMixin:
+    @admin.display(description=_("rendered body"))
+    def preview(self, obj):
+        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
+        if not obj.pk:
+            return _("Save to see its preview.")
+        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
+        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
 
 
 class CommentInline(admin.TabularInline):
@@ -16,7 +37,7 @@ class CommentInline(admin.TabularInline):
 
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(PreviewMixin, admin.ModelAdmin):
     list_display = [
         "title", "timestamp", "status", "featured", "visible_comments", "hidden_comments",
     ]  # fmt: skip
@@ -26,7 +47,7 @@ class EntryAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     prepopulated_fields = {"slug": ["title"]}
     ordering = ["-timestamp", "-id"]
-    inlines = [CommentInline]
+    inlines = [TaggedEntryInline, CommentInline]
     readonly_fields = ["preview"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "body"]}),
@@ -46,14 +67,6 @@ class EntryAdmin(admin.ModelAdmin):
         if obj.is_draft:
             return _("Draft")
         return _("Scheduled") if obj.is_scheduled else _("Published")
-
-    @admin.display(description=_("rendered body"))
-    def preview(self, obj):
-        """The body as readers see it (as last saved): Markdown rendered and sanitised."""
-        if not obj.pk:
-            return _("Save the entry to see its preview.")
-        # body_html is the allow-listed output of blog.markup, safe to show as HTML.
-        return format_html('<div class="entry-preview">{}</div>', mark_safe(obj.body_html))
 
     @admin.display(description=_("visible comments"), ordering="visible_count")
     def visible_comments(self, obj):
@@ -95,3 +108,14 @@ class CommentAdmin(admin.ModelAdmin):
             else ngettext("%d comment is now hidden.", "%d comments are now hidden.", count)
         )
         self.message_user(request, message % count)
+
+
+@admin.register(Page)
+class PageAdmin(PreviewMixin, admin.ModelAdmin):
+    list_display = ["title", "slug", "nav_order", "is_draft", "updated"]
+    list_editable = ["nav_order"]
+    list_filter = ["is_draft"]
+    search_fields = ["title", "body"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["preview"]
+    fields = ["title", "slug", "description", "body", "is_draft", "nav_order", "preview"]

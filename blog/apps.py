@@ -6,4 +6,8 @@ class BlogConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from blog import signals  # noqa: F401  (connects the receivers)
+        from django.db.models.signals import post_migrate
+
+        from blog import search, signals  # noqa: F401  (connects the receivers)
+
+        post_migrate.connect(search.after_migrate, sender=self)

@@ -27,8 +27,8 @@ from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
-from django.utils.timezone import localtime
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,13 @@ CACHED_VIEWS = frozenset(
         "blog:entry",
         "blog:feed",
         "blog:feed-atom",
+        "blog:feed-json",
+        "blog:tag-index",
+        "blog:tag",
+        "blog:tag-feed",
+        "blog:tag-feed-atom",
+        "blog:tag-feed-json",
+        "blog:page",
         "blog:entry-feed",
         "blog:entry-feed-atom",
         "blog:sitemap",
@@ -53,6 +60,7 @@ TYPES = {
     "html": "text/html; charset=utf-8",
     "rss": "application/rss+xml; charset=utf-8",
     "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
     "xml": "application/xml",
 }
 EXTENSIONS = {content_type: ext for ext, content_type in TYPES.items()}
@@ -236,9 +244,10 @@ def bump_version(using: str | None = None) -> None:
 
 def comment_changed(entry, using: str | None = None) -> None:
     """A comment was saved or deleted: stale are only the pages that show it or count it."""
-    local = localtime(entry.timestamp)
     trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
-    lists = ["/", f"/{local.year}/", f"/{local.year}/{local:%b}/".lower()]  # they count it
+    # The lists that count comments: the front page and its tags' pages (archives do not).
+    tags = entry.tags.using(using).values_list("slug", flat=True)
+    lists = ["/", *(reverse("blog:tag", kwargs={"slug": slug}) for slug in tags)]
     after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 

@@ -1,13 +1,49 @@
+import json
+
 from django.conf import settings
 from django.contrib.syndication.views import Feed
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.feedgenerator import Atom1Feed
+from django.utils.feedgenerator import Atom1Feed, SyndicationFeed
 from django.utils.translation import gettext as _
 
 from blog.markup import render_comment
-from blog.models import Entry
+from blog.models import Entry, TaggedEntry
+
+
+class JSONFeed(SyndicationFeed):
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1) from the same data as RSS and Atom."""
+
+    content_type = "application/feed+json; charset=utf-8"
+
+    def write(self, outfile, encoding):
+        feed = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": self.feed["title"],
+            "home_page_url": self.feed["link"],
+            "feed_url": self.feed["feed_url"],
+            "description": self.feed["description"],
+            "language": self.feed["language"],
+            "items": [self._item(item) for item in self.items],
+        }
+        if self.feed["author_name"]:
+            feed["authors"] = [{"name": self.feed["author_name"]}]
+        json.dump(feed, outfile, cls=DjangoJSONEncoder, ensure_ascii=False)
+
+    @staticmethod
+    def _item(item):
+        fields = {
+            "id": item["unique_id"] or item["link"],
+            "url": item["link"],
+            "title": item["title"],
+            "content_html": item["description"],
+            "date_published": item["pubdate"],
+            "date_modified": item["updateddate"],
+            "tags": list(item["categories"] or ()),
+        }
+        return {key: value for key, value in fields.items() if value not in (None, [])}
 
 
 class LatestEntriesFeed(Feed):
@@ -26,10 +62,13 @@ class LatestEntriesFeed(Feed):
         return settings.BLOG_AUTHOR
 
     def items(self):
-        return Entry.objects.published()[:20]
+        return Entry.objects.published().with_tags()[:20]
 
     def item_title(self, item):
         return item.title
+
+    def item_categories(self, item):
+        return sorted(tag.name for tag in item.tags.all())
 
     def item_description(self, item):
         return item.body_html
@@ -43,6 +82,40 @@ class LatestEntriesFeed(Feed):
 
 class AtomLatestEntriesFeed(LatestEntriesFeed):
     feed_type = Atom1Feed
+
+
+class JSONLatestEntriesFeed(LatestEntriesFeed):
+    feed_type = JSONFeed
+
+
+class TagFeed(LatestEntriesFeed):
+    """The latest published entries with one tag."""
+
+    def get_object(self, request, slug):
+        # Only tags of published entries: a draft's tag does not exist for readers.
+        return get_object_or_404(TaggedEntry.published_tags(), slug=slug)
+
+    def title(self, obj):
+        return _("%(blog)s: entries tagged “%(tag)s”") % {"blog": settings.BLOG_TITLE, "tag": obj}
+
+    def description(self, obj):
+        return self.title(obj)
+
+    subtitle = description
+
+    def link(self, obj):
+        return reverse("blog:tag", kwargs={"slug": obj.slug})
+
+    def items(self, obj):
+        return Entry.objects.published().tagged(obj).with_tags()[:20]
+
+
+class AtomTagFeed(TagFeed):
+    feed_type = Atom1Feed
+
+
+class JSONTagFeed(TagFeed):
+    feed_type = JSONFeed
 
 
 class EntryCommentsFeed(Feed):

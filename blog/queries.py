@@ -3,7 +3,7 @@
 Archive dates and neighbours read a few index entries however big the blog grows, because
 SQLite ranges an index scan on the first bound it is given and never on an OR (their plans
 and counts are asserted in tests/test_queries.py; bench/README.md has the figures). Search
-is full text on PostgreSQL and word matching elsewhere.
+is full text on both databases (blog/search.py).
 """
 
 from datetime import datetime, timedelta
@@ -12,8 +12,9 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
+from blog import search
+
 SEARCH_MAX_WORDS = 10  # bounds the query a long search string can build
-SEARCH_CONFIG = "english"  # PostgreSQL text search configuration (stemming, stop words)
 
 # Longer than any such period (DST included) and shorter than two: added to the start of
 # one, it lands in the next.
@@ -61,33 +62,23 @@ class PlannedQueries(QuerySet):
         return sorted({period_start(at, kind) for at in found if at is not None}, reverse=True)
 
     def search(self, query: str):
-        """Entries whose title or body match every word of query, best match first.
+        """Entries matching every word of query (stemmed), best match first, each with a
+        highlighted ``snippet`` (see blog.search.highlight). Titles weigh more than bodies.
 
-        PostgreSQL: full text search (stemmed, ranked, titles weigh more). Elsewhere: each word
-        must appear in the title or body (case-insensitive), newest first.
+        SQLite: the FTS5 index blog_entry_fts, ranked by bm25. PostgreSQL: full text search
+        on a stored weighted vector with the GIN index entry_search_idx.
         """
         words = query.split()[:SEARCH_MAX_WORDS]
-        if not words:
-            return self.none()
         if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-            vector = SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
-                "body", weight="B", config=SEARCH_CONFIG
-            )
-            # websearch syntax never raises on odd input ("quotes", -minus, or).
-            search_query = SearchQuery(
-                " ".join(words), search_type="websearch", config=SEARCH_CONFIG
-            )
-            return (
-                self.annotate(document=vector, rank=SearchRank(vector, search_query))
-                .filter(document=search_query)  # @@: a match, not merely a rank above zero
-                .order_by("-rank", "-timestamp", "-id")
-            )
-        condition = Q()
-        for word in words:
-            condition &= Q(title__icontains=word) | Q(body__icontains=word)
-        return self.filter(condition).order_by("-timestamp", "-id")
+            return search.postgresql_search(self, words)
+        expression = search.fts5_expression(words)
+        if not expression:
+            return self.none()
+        return (
+            self.filter(search_index__document__match=expression)
+            .annotate(rank=search.bm25(), snippet=search.fts5_snippet())
+            .order_by("rank", "-timestamp", "-id")
+        )
 
     def neighbours(self, entry) -> tuple:
         """The entries of this queryset just before and after entry, as (older, newer), in one

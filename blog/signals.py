@@ -1,4 +1,5 @@
-"""Side effects of writes: every write to entries and comments makes cached pages stale.
+"""Side effects of writes: every write to entries, comments, tags and pages makes cached
+pages stale.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
 models' QuerySets (SignalFreeWrites) do the same after them. A single comment makes stale
@@ -6,7 +7,7 @@ only the pages that show it; anything else, every page.
 """
 
 from django.db import models
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from blog.cache import bump_version, comment_changed
@@ -14,7 +15,13 @@ from blog.cache import bump_version, comment_changed
 
 @receiver(post_save, sender="blog.Entry")
 @receiver(post_delete, sender="blog.Entry")
-def entry_changed(sender, using, **kwargs):
+@receiver(post_save, sender="blog.Page")
+@receiver(post_delete, sender="blog.Page")
+@receiver(post_save, sender="taggit.Tag")  # a renamed tag
+@receiver(post_delete, sender="taggit.Tag")
+@receiver(post_save, sender="blog.TaggedEntry")  # the admin's tag inline
+@receiver(post_delete, sender="blog.TaggedEntry")
+def content_changed(sender, using, **kwargs):
     """Readers see the write on their next request, in every process."""
     bump_version(using=using)
 
@@ -33,6 +40,13 @@ def comment_saved(sender, instance, using, raw=False, **kwargs):
         bump_version(using=using)
     else:
         comment_changed(entry, using=using)
+
+
+@receiver(m2m_changed, sender="blog.TaggedEntry")
+def tags_changed(sender, action, using, **kwargs):
+    """entry.tags.add(), set(), remove(), clear(): clear() deletes without post_delete."""
+    if action.startswith("post_"):
+        bump_version(using=using)
 
 
 class SignalFreeWrites(models.QuerySet):

@@ -3,7 +3,7 @@ from django.db.models import Max
 from django.db.models.functions import Greatest
 from django.urls import reverse
 
-from blog.models import Entry
+from blog.models import Entry, Page, TaggedEntry
 
 
 class EntrySitemap(Sitemap):
@@ -37,4 +37,34 @@ class IndexSitemap(Sitemap):
         return EntrySitemap().get_latest_lastmod()
 
 
-sitemaps = {"blog": IndexSitemap, "entries": EntrySitemap}
+class TagSitemap(Sitemap):
+    limit = 5000
+
+    def items(self):
+        return TaggedEntry.published_tags().only("slug")
+
+    def location(self, item):
+        return reverse("blog:tag", kwargs={"slug": item.slug})
+
+    def get_latest_lastmod(self):
+        # A tag's page changes with its entries.
+        return EntrySitemap().get_latest_lastmod() if self.items().exists() else None
+
+
+class PageSitemap(Sitemap):
+    def items(self):
+        return Page.objects.published().only("slug", "updated").order_by("id")
+
+    def lastmod(self, item):
+        return item.updated
+
+    def get_latest_lastmod(self):
+        return Page.objects.published().aggregate(latest=Max("updated"))["latest"]
+
+
+sitemaps = {
+    "blog": IndexSitemap,
+    "entries": EntrySitemap,
+    "tags": TagSitemap,
+    "pages": PageSitemap,
+}

@@ -23,6 +23,13 @@ urlpatterns = [
     ),
     path("feed/", feeds.LatestEntriesFeed(), name="feed"),
     path("feed/atom/", feeds.AtomLatestEntriesFeed(), name="feed-atom"),
+    path("feed/json/", feeds.JSONLatestEntriesFeed(), name="feed-json"),
+    path("tags/", views.TagIndexView.as_view(), name="tag-index"),
+    path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
+    path("tags/<slug:slug>/feed/", feeds.TagFeed(), name="tag-feed"),
+    path("tags/<slug:slug>/feed/atom/", feeds.AtomTagFeed(), name="tag-feed-atom"),
+    path("tags/<slug:slug>/feed/json/", feeds.JSONTagFeed(), name="tag-feed-json"),
+    path("pages/<slug:slug>/", views.PageView.as_view(), name="page"),
     path("search/", views.EntrySearchView.as_view(), name="search"),
     path(
         "sitemap.xml",

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import (
     ArchiveIndexView,
     DateDetailView,
+    DetailView,
     ListView,
     MonthArchiveView,
     YearArchiveView,
@@ -15,7 +16,7 @@ from django.views.generic import (
 
 from blog import cache, spam
 from blog.forms import CommentForm, SearchForm
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
 from homepage import crossorigin
 
@@ -28,7 +29,8 @@ class BlogViewMixin:
     ordering = ["-timestamp", "-id"]  # ties broken by id so pages never overlap
 
     def get_queryset(self):
-        return Entry.objects.published().with_comment_counts().order_by(*self.ordering)
+        entries = Entry.objects.published().with_comment_counts().with_tags()
+        return entries.order_by(*self.ordering)
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
         # The generic one truncates the timestamp of every entry in range (all of them on
@@ -48,10 +50,11 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
         # The same years on every page of the index until an entry changes: once per version.
-        return cache.per_version(
-            ("index-years", ordering),
-            lambda: super(EntryIndexView, self).get_date_list(queryset, date_type, ordering),
+        dates = super().get_date_list
+        years = cache.per_version(
+            ("index-years", ordering), lambda: dates(queryset, None, ordering)
         )
+        return list(years)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -61,12 +64,48 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         return context
 
 
-class EntryYearArchiveView(BlogViewMixin, YearArchiveView):
+class CompactListMixin:
+    """Archives list titles and dates only: a longer page, and no bodies, counts or tags."""
+
+    paginate_by = 100
+
+    def get_queryset(self):
+        return Entry.objects.published().only("title", "slug", "timestamp").order_by(*self.ordering)
+
+
+class EntryYearArchiveView(CompactListMixin, BlogViewMixin, YearArchiveView):
     make_object_list = True
 
 
-class EntryMonthArchiveView(BlogViewMixin, MonthArchiveView):
+class EntryMonthArchiveView(CompactListMixin, BlogViewMixin, MonthArchiveView):
     pass
+
+
+class TagView(BlogViewMixin, ListView):
+    """A tag's published entries, newest first."""
+
+    template_name_suffix = "_tag"
+    allow_empty = False
+
+    def get_queryset(self):
+        # Only tags of published entries: a draft's tag does not exist for readers.
+        self.tag = get_object_or_404(TaggedEntry.published_tags(), slug=self.kwargs["slug"])
+        return super().get_queryset().tagged(self.tag)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(tag=self.tag, **kwargs)
+
+
+class TagIndexView(ListView):
+    template_name = "blog/tag_list.html"
+
+    def get_queryset(self):
+        return TaggedEntry.published_tags()
+
+
+class PageView(DetailView):
+    def get_queryset(self):
+        return Page.objects.published()
 
 
 # Readers' comment forms carry no CSRF token (every reader gets the same page, served by
@@ -78,8 +117,8 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get_queryset(self):
         if self.request.user.is_staff:
-            return Entry.objects.all()
-        return Entry.objects.published()
+            return Entry.objects.with_tags()
+        return Entry.objects.published().with_tags()
 
     def get_object(self, queryset=None):
         try:
@@ -107,6 +146,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         context = super().get_context_data(**kwargs)
         context["older"], context["newer"] = self.object.neighbours()
         context["comments"] = self.object.visible_comments()
+        context["related"] = self.object.related()
         if "form" not in context and self.object.comments_open:
             context["form"] = CommentForm(entry=self.object)
         return context

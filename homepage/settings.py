@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.syndication",
     "axes",
+    "taggit",
     "homepage",  # the SQLite file guard's signal receiver (homepage/apps.py)
     "blog",
 ]
@@ -152,6 +153,8 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Keeps the search index, which the database fills itself, out of dumps (blog/routers.py).
+DATABASE_ROUTERS = ["blog.routers.SearchIndexRouter"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -49,6 +49,8 @@ def test_admin_add_entry_makes_slug(admin_client, db):
             "comments_enabled": "on",
             "comments-TOTAL_FORMS": "0",
             "comments-INITIAL_FORMS": "0",
+            "tagged_items-TOTAL_FORMS": "0",
+            "tagged_items-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -93,7 +95,7 @@ def test_entry_change_page_previews_the_rendered_markdown(admin_client, create_e
 def test_add_page_explains_the_preview(admin_client):
     """A new entry has no preview until it is saved."""
     html = admin_client.get(reverse("admin:blog_entry_add")).content.decode()
-    assert "Save the entry to see its preview." in html
+    assert "Save to see its preview." in html
 
 
 def test_view_on_site_leads_to_the_permalink(admin_client, create_entry):

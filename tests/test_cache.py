@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from blog import apache, cache
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, Page
 from testing.server import Browser, entry_links
 from tests.comments import post_comment
 
@@ -47,6 +47,13 @@ def public_urls(entry):
         "entry atom": reverse("blog:entry-feed-atom", kwargs=kwargs),
         "sitemap": reverse("blog:sitemap"),
         "sitemap section": reverse("blog:sitemap-section", kwargs={"section": "entries"}),
+        "json feed": reverse("blog:feed-json"),
+        "tag index": reverse("blog:tag-index"),
+        "tag": reverse("blog:tag", kwargs={"slug": "python"}),
+        "tag feed": reverse("blog:tag-feed", kwargs={"slug": "python"}),
+        "tag atom": reverse("blog:tag-feed-atom", kwargs={"slug": "python"}),
+        "tag json": reverse("blog:tag-feed-json", kwargs={"slug": "python"}),
+        "page": reverse("blog:page", kwargs={"slug": "about"}),
     }
 
 
@@ -54,6 +61,9 @@ def public_urls(entry):
 def blog(create_entry, create_comment):
     entries = [create_entry(title=f"Entry {i}", days=-1 - 40 * i) for i in range(12)]
     create_comment(entries[0], text="First!")
+    entries[0].tags.add("Python")
+    entries[5].tags.add("Other")
+    Page.objects.create(title="About", slug="about", body="Who writes here.")
     return entries
 
 
@@ -162,12 +172,12 @@ def test_a_comment_makes_stale_only_the_pages_that_show_it(blog):
     showing = [
         "/",
         "/?page=2",
-        *(public_urls(commented)[kind] for kind in ("year", "month", "entry", "entry feed")),
-        public_urls(commented)["entry atom"],
+        *(public_urls(commented)[kind] for kind in ("entry", "entry feed", "entry atom", "tag")),
     ]
     unaffected = [
         other.get_absolute_url(),
-        public_urls(other)["month"],
+        reverse("blog:tag", kwargs={"slug": "other"}),
+        public_urls(commented)["month"],  # archives list titles, not comment counts
         reverse("blog:feed"),
         reverse("blog:sitemap"),
     ]

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from blog.models import Entry
+from blog.models import Entry, Page
 
 pytestmark = pytest.mark.django_db
 
@@ -129,11 +129,16 @@ def test_comments_feed_of_unknown_or_hidden_entry_is_404(client, create_entry):
 
 
 def test_sitemap_index_and_entries_with_lastmod(client, create_entry):
-    """/sitemap.xml indexes the sections; the entries section lists each entry with lastmod."""
+    """/sitemap.xml indexes the sections, each with lastmod; the entries section lists each
+    entry with lastmod; tags and pages have their sections."""
     entries = [create_entry(title=f"Mapped {i}", days=-i - 1) for i in range(3)]
+    entries[0].tags.add("mapped")
+    Page.objects.create(title="About", slug="about", body="Me.")
     index = get_xml(client, reverse("blog:sitemap"), "application/xml")
     sections = [s.findtext(f"{SITEMAP}loc") for s in index.findall(f"{SITEMAP}sitemap")]
-    assert "http://testserver/sitemap-entries.xml" in sections
+    assert {
+        f"http://testserver/sitemap-{name}.xml" for name in ("entries", "tags", "pages")
+    } <= set(sections)
     assert all(s.findtext(f"{SITEMAP}lastmod") for s in index.findall(f"{SITEMAP}sitemap"))
 
     urlset = get_xml(client, "/sitemap-entries.xml", "application/xml")

@@ -29,6 +29,7 @@ def make_blog(create_entry, create_comment, entries, years, comments=2):
     made = []
     for i in range(entries):
         entry = create_entry(title=f"Entry {i}", timestamp=start - step * i, featured=i % 7 == 0)
+        entry.tags.add(f"tag{i % 5}", f"tag{i % 3}", "everything")
         for j in range(comments):
             create_comment(entry, text=f"Comment {j}", is_public=j != 1)
         made.append(entry)
@@ -51,7 +52,7 @@ def test_list_pages_cost_the_same_whatever_the_size(client, create_entry, create
     Entry.objects.all().delete()
     make_blog(create_entry, create_comment, entries=60, years=12)
     big = (queries(client, index), queries(client, f"{index}?page=6"))
-    assert small[0] == big[0] <= 6
+    assert small[0] == big[0] <= 8  # 6, and the tags of the page's entries, the page links
     assert big[1] <= big[0]
 
 
@@ -66,12 +67,13 @@ def test_comment_counts_count_public_comments_only(client, create_entry, create_
 
 
 def test_entry_page_costs_the_same_for_old_and_new_entries(client, create_entry, create_comment):
-    """An entry page (with its neighbours and comments) is three queries, oldest or newest."""
+    """An entry page (with its neighbours, comments, tags, related entries and the page
+    links of the navigation) is six queries, oldest or newest, however many share its tags."""
     entries = make_blog(create_entry, create_comment, entries=30, years=5, comments=6)
     newest, oldest = entries[0], entries[-1]
-    assert queries(client, newest.get_absolute_url()) == 3
-    assert queries(client, oldest.get_absolute_url()) == 3
-    assert queries(client, entries[15].get_absolute_url()) == 3
+    assert queries(client, newest.get_absolute_url()) == 6
+    assert queries(client, oldest.get_absolute_url()) == 6
+    assert queries(client, entries[15].get_absolute_url()) == 6
 
 
 def plan(queryset) -> str:
@@ -93,3 +95,26 @@ def test_list_and_count_read_the_published_index(create_entry):
         )
         assert not re.search(r"SCAN blog_entry(?! USING)", query_plan)  # no table scan
         assert "TEMP B-TREE" not in query_plan
+
+
+def test_tag_index_pages_and_json_feeds_cost_the_same_whatever_the_size(
+    client, create_entry, create_comment
+):
+    """The tag index, a page, and the JSON feeds (site and tag): as many queries for 3
+    entries as for 60 with many tags."""
+    from blog.models import Page
+
+    Page.objects.create(title="About", slug="about", body="Me.", nav_order=1)
+    urls = [
+        reverse("blog:tag-index"),
+        reverse("blog:page", kwargs={"slug": "about"}),
+        reverse("blog:feed-json"),
+        reverse("blog:tag-feed-json", kwargs={"slug": "everything"}),
+        reverse("blog:sitemap-section", kwargs={"section": "tags"}),
+    ]
+    make_blog(create_entry, create_comment, entries=3, years=0.5)
+    small = [queries(client, url) for url in urls]
+    Entry.objects.all().delete()
+    make_blog(create_entry, create_comment, entries=60, years=12)
+    assert [queries(client, url) for url in urls] == small
+    assert max(small) <= 4

@@ -173,8 +173,8 @@ def test_list_query_count_is_constant(
         for _ in range(3):
             create_comment(entry)
     renew()  # the page cache's version: made once per change, not per page
-    # Count, page, featured list, and the archive's years (oldest, newest, one probe query).
-    with django_assert_max_num_queries(6):
+    # Entries, count, comment counts, years, featured, tags, page links.
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("blog:index"))
     assert len(response.context["latest"]) == 10
 
@@ -186,6 +186,7 @@ def test_entry_query_count_is_constant(
     for _ in range(50):
         create_comment(entry)
     renew()
-    with django_assert_max_num_queries(3):
+    # Entry with neighbours, its tags, comments, page links (related: none without tags).
+    with django_assert_max_num_queries(5):
         response = client.get(entry.get_absolute_url())
     assert response.content.decode().count('class="comment"') == 50

@@ -1,13 +1,22 @@
-import html
+import json
 
 from django import template
-from django.utils.html import strip_tags
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.serializers.json import DjangoJSONEncoder
+from django.templatetags.static import static
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
-from django.utils.text import Truncator
 
+from blog import search
 from blog.markup import render_comment
 
 register = template.Library()
+
+DEFAULT_SHARE_IMAGE = "img/share.png"
+# What django.utils.html.json_script escapes: no "</script>" or "<!--" inside the element.
+JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
 @register.filter
@@ -17,6 +26,63 @@ def comment_html(text):
 
 
 @register.filter
-def excerpt(body_html, words=40):
-    """The first words of rendered HTML as plain text (to be escaped again by the template)."""
-    return Truncator(html.unescape(strip_tags(body_html))).words(int(words))
+def highlight(snippet):
+    """A search result's snippet as safe HTML, the matched words in <mark>."""
+    return search.highlight(snippet or "")
+
+
+def _absolute(request, path):
+    try:
+        return request.build_absolute_uri(path)
+    except DisallowedHost:  # the 400 page for a request to a host the site does not serve
+        return path
+
+
+@register.simple_tag(takes_context=True)
+def absolute_url(context, path):
+    return _absolute(context["request"], path)
+
+
+@register.simple_tag(takes_context=True)
+def canonical_url(context):
+    """This page's address without stray query parameters: only the page number (past the
+    first) and a search's words are part of what it shows."""
+    request = context["request"]
+    params = {}
+    if context.get("query"):
+        params["q"] = context["query"]
+    page = context.get("page_obj")
+    if page is not None and page.number > 1:
+        params["page"] = page.number
+    return _absolute(request, request.path + (f"?{urlencode(params)}" if params else ""))
+
+
+@register.simple_tag(takes_context=True)
+def share_image_url(context, entry):
+    """The entry's own image for link previews, else the site's default one."""
+    return _absolute(context["request"], entry.share_image or static(DEFAULT_SHARE_IMAGE))
+
+
+@register.simple_tag(takes_context=True)
+def entry_json_ld(context, entry):
+    """schema.org BlogPosting as JSON-LD: data, not script, so the CSP allows it."""
+    url = _absolute(context["request"], entry.get_absolute_url())
+    data = {
+        "@context": "https://schema.org",
+        "@type": "BlogPosting",
+        "headline": entry.title,
+        "description": entry.description,
+        "url": url,
+        "mainEntityOfPage": url,
+        "datePublished": entry.timestamp,
+        "dateModified": entry.last_modified,
+        "author": {"@type": "Person", "name": settings.BLOG_AUTHOR},
+        "publisher": {"@type": "Organization", "name": settings.BLOG_TITLE},
+        "image": share_image_url(context, entry),
+        "keywords": sorted(tag.name for tag in entry.tags.all()),
+    }
+    text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False)
+    return format_html(
+        '<script type="application/ld+json">{}</script>',
+        mark_safe(text.translate(JSON_SCRIPT_ESCAPES)),
+    )

@@ -1,0 +1,175 @@
+"""Every kind of page in Chromium: axe-core finds no serious or critical violation at desktop
+and phone widths, light and dark; the JSON-LD data block passes the CSP; the pages are valid
+HTML for the Nu checker."""
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.urls import reverse
+
+from blog.models import Comment, Entry, Page
+from tests.browser import DESKTOP, PHONE
+
+AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+VNU = Path(django_settings.BASE_DIR) / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+
+def make_site():
+    """Entries with tags, code, a table and comments, a draft, and a page in the navigation."""
+    entries = []
+    for i in range(12):
+        entry = Entry.objects.create(
+            title=f"Entry number {i}",
+            body=(
+                f"## Part {i}\n\nSome *text* with a [link](https://example.org/{i}).\n\n"
+                "```\nprint('code')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+            ),
+            timestamp=datetime(2024, 5, 1 + i, 12, tzinfo=UTC),
+            featured=i == 3,
+        )
+        entry.tags.add("django", f"topic-{i % 3}")
+        entries.append(entry)
+    Comment.objects.create(entry=entries[-1], name="Ann", text="Nice, see https://example.org")
+    Page.objects.create(title="About", slug="about", body="About *me*.", nav_order=1)
+    return entries
+
+
+def page_urls(entries):
+    return {
+        "index": reverse("blog:index"),
+        "index-page-2": reverse("blog:index") + "?page=2",
+        "entry": entries[-1].get_absolute_url(),
+        "tag": reverse("blog:tag", kwargs={"slug": "django"}),
+        "tag-index": reverse("blog:tag-index"),
+        "year": reverse("blog:archive-year", args=[2024]),
+        "month": reverse("blog:archive-month", args=[2024, "may"]),
+        "page": reverse("blog:page", kwargs={"slug": "about"}),
+        "search": reverse("blog:search") + "?q=text",
+        "search-empty": reverse("blog:search") + "?q=nothingmatches",
+        "not-found": "/no-such-page/",
+    }
+
+
+def axe_violations(page):
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ")),
+            }));
+        }"""
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_axe_finds_nothing_serious_on_any_page(live_server, browser):  # noqa: F811
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci)")
+    urls = page_urls(make_site())
+    problems = []
+    for viewport_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        for scheme in ("light", "dark"):
+            # axe is injected as a script: only this test's context lifts the CSP for it.
+            context = browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
+            page = context.new_page()
+            for name, url in urls.items():
+                page.goto(live_server.url + url)
+                for violation in axe_violations(page):
+                    if violation["impact"] in ("serious", "critical"):
+                        problems.append((name, viewport_name, scheme, violation))
+            context.close()
+    assert problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_dark_mode_follows_the_system(live_server, browser):  # noqa: F811
+    make_site()
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme)
+        page = context.new_page()
+        page.goto(live_server.url + "/")
+        colours[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        context.close()
+    assert colours["light"] == "rgb(253, 253, 252)"
+    assert colours["dark"] == "rgb(23, 24, 26)"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_skip_link_and_focus_are_visible(live_server, browser):  # noqa: F811
+    make_site()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        """() => {
+            const el = document.activeElement, style = getComputedStyle(el);
+            const box = el.getBoundingClientRect();
+            return {text: el.textContent, outline: style.outlineStyle, top: box.top};
+        }"""
+    )
+    assert focused["text"] == "Skip to content"
+    assert focused["outline"] == "solid" and focused["top"] >= 0  # shown, with a ring
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#content")
+    assert page.locator('nav[aria-label="Site"] a[aria-current="page"]').inner_text() == "Entries"
+    context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_json_ld_passes_the_content_security_policy(live_server, browser):  # noqa: F811
+    """The data block is no script to run: Chromium reports no CSP violation for it."""
+    entries = make_site()
+    context = browser.new_context()
+    page = context.new_page()
+    messages = []
+    page.on("console", lambda msg: messages.append(msg.text))
+    page.goto(live_server.url + entries[-1].get_absolute_url())
+    assert page.evaluate("document.querySelectorAll('script').length") == 1
+    data = json.loads(page.locator('script[type="application/ld+json"]').text_content())
+    assert data["@type"] == "BlogPosting"
+    blocked = page.evaluate(
+        """() => new Promise(resolve => {
+            const seen = [];
+            document.addEventListener("securitypolicyviolation", e => seen.push(e.violatedDirective));
+            setTimeout(() => resolve(seen), 300);
+        })"""
+    )
+    assert blocked == []
+    assert [m for m in messages if "Content Security Policy" in m] == []
+    context.close()
+
+
+@pytest.mark.django_db
+def test_every_kind_of_page_is_valid_html(tmp_path):
+    """The Nu Html Checker (vnu.jar) finds no error on any kind of page."""
+    if not VNU.exists() or not shutil.which("java"):
+        pytest.skip("the Nu Html Checker needs java and node_modules/vnu-jar")
+    client = Client()
+    files = []
+    for name, url in page_urls(make_site()).items():
+        response = client.get(url)
+        path = tmp_path / f"{name}.html"
+        path.write_bytes(response.content)
+        files.append(str(path))
+    result = subprocess.run(
+        ["java", "-jar", str(VNU), "--format", "json", "--errors-only", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    messages = json.loads(result.stderr or '{"messages": []}')["messages"]
+    assert [(Path(m["url"]).name, m["message"]) for m in messages] == []
