@@ -203,13 +203,21 @@ def forget_pages(trees: list[str], lists: list[str]) -> None:
                     page.unlink(missing_ok=True)
 
 
+_done = threading.local()  # key -> when this thread last did that work
+
+
 class _OnCommit:
-    """A callback of transaction.on_commit, recognisable so a transaction queues one."""
+    """After a commit, the work of the first of a transaction's callbacks with one key; the
+    others were queued before it ran, so it covered their writes too."""
 
     def __init__(self, work, key):
-        self.work, self.key = work, key
+        self.work, self.key, self.queued = work, key, time.monotonic()
 
     def __call__(self):
+        done = getattr(_done, "times", {})
+        if done.get(self.key, -1.0) > self.queued:
+            return
+        _done.times = {**done, self.key: time.monotonic()}
         try:
             self.work()
         except Exception:
@@ -218,19 +226,14 @@ class _OnCommit:
 
 
 def after_commit(work, key, using: str | None = None) -> None:
-    """Run work once the transaction commits (at once outside one), once per key."""
+    """Run work once the transaction commits (at once outside one), once per commit and key."""
     using = using or DEFAULT_DB_ALIAS
     if not enabled():
         return
-    connection = transaction.get_connection(using)
-    if not connection.in_atomic_block:
-        _OnCommit(work, key)()
-        return
-    # run_on_commit is Django's list of pending callbacks (rolled-back savepoints remove
-    # theirs): one renewal per transaction, however many rows it writes.
-    pending = getattr(connection, "run_on_commit", [])
-    if not any(getattr(func, "key", None) == key for _sids, func, *_rest in pending):
+    if transaction.get_connection(using).in_atomic_block:
         transaction.on_commit(_OnCommit(work, key), using=using)
+    else:
+        _OnCommit(work, key)()
 
 
 def bump_version(using: str | None = None) -> None:

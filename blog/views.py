@@ -56,6 +56,12 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         )
         return list(years)
 
+    def get_paginator(self, queryset, *args, **kwargs):
+        paginator = super().get_paginator(queryset, *args, **kwargs)
+        # "Page 1 of N" counts every published entry (O(entries)): once per version too.
+        paginator.count = cache.per_version("index-count", queryset.count)
+        return paginator
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
