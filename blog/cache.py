@@ -185,9 +185,10 @@ def _remove_old_generations(current: str, now: float) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def forget_pages(trees: list[str], lists: list[str]) -> None:
+def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
     """Delete, on every host in the live generation, the files of the pages at and below
-    each of trees (an entry and its feeds) and the list pages at lists (all their ?page=N)."""
+    each of trees (an entry and its feeds) and the files matching each (url, pattern) of
+    lists (a list page: "index.page-3.html", or "index*" for all its pages)."""
     with _locked():
         version = current_version()
         if version is None:
@@ -198,8 +199,8 @@ def forget_pages(trees: list[str], lists: list[str]) -> None:
         for host in live.iterdir():
             for url in trees:
                 shutil.rmtree(host / url.strip("/"), ignore_errors=True)
-            for url in lists:
-                for page in (host / url.strip("/")).glob("index*"):
+            for url, pattern in lists:
+                for page in (host / url.strip("/")).glob(pattern):
                     page.unlink(missing_ok=True)
 
 
@@ -247,10 +248,24 @@ def bump_version(using: str | None = None) -> None:
 
 def comment_changed(entry, using: str | None = None) -> None:
     """A comment was saved or deleted: stale are only the pages that show it or count it."""
+    from blog.views import EntryIndexView  # the views import this module (through models)
+
     trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
-    # The lists that count comments: the front page and its tags' pages (archives do not).
-    tags = entry.tags.using(using).values_list("slug", flat=True)
-    lists = ["/", *(reverse("blog:tag", kwargs={"slug": slug}) for slug in tags)]
+    lists = []
+    if entry.is_published:
+        # The lists that count comments (archives do not): the front page that shows the
+        # entry (its position, counted in the index; ties may span two pages) ...
+        published = entry.__class__.objects.using(using).published()
+        newer = published.filter(timestamp__gt=entry.timestamp).count()
+        last = newer + published.filter(timestamp=entry.timestamp).count() - 1
+        per_page = EntryIndexView.paginate_by
+        for number in range(newer // per_page + 1, last // per_page + 2):
+            lists.append(("/", f"index.page-{number}.html"))
+            if number == 1:
+                lists.append(("/", "index.html"))
+        # ... and every page of its tags.
+        for slug in entry.tags.using(using).values_list("slug", flat=True):
+            lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
     after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 

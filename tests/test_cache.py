@@ -162,10 +162,11 @@ def test_a_comment_makes_stale_only_the_pages_that_show_it(blog):
     commented, other = blog[0], blog[5]
     showing = [
         "/",
-        "/?page=2",
+        "/?page=1",
         *(public_urls(commented)[kind] for kind in ("entry", "entry feed", "entry atom", "tag")),
     ]
     unaffected = [
+        "/?page=2",  # the entry is on the first page
         other.get_absolute_url(),
         reverse("blog:tag", kwargs={"slug": "other"}),
         public_urls(commented)["month"],  # archives list titles, not comment counts
@@ -181,6 +182,17 @@ def test_a_comment_makes_stale_only_the_pages_that_show_it(blog):
     for url in unaffected:
         assert page_file(url) is not None, url
     assert "Hot take" in Client().get(commented.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comment_on_an_older_entry_makes_stale_the_list_page_that_shows_it(blog):
+    oldest = blog[-1]  # the 12th newest: on page 2
+    for url in ["/", "/?page=2"]:
+        Client().get(url)
+    assert post_comment(Client(), oldest, text="Late to the party").status_code == 302
+    assert page_file("/?page=2") is None
+    assert page_file("/") is not None
+    assert "1 comment" in Client().get("/?page=2").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
