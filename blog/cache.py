@@ -292,7 +292,11 @@ def start_clock() -> threading.Thread | None:
     """In each server process (homepage/wsgi.py): a thread that starts a new generation when
     the process starts (its code and templates may be new) and whenever a scheduled change
     comes due, within a second of its time."""
-    if not enabled():
+    try:
+        import mod_wsgi  # the module Apache's daemons have; the pip package has no group
+    except ImportError:
+        return None
+    if not enabled() or not getattr(mod_wsgi, "process_group", ""):
         return None
     thread = threading.Thread(target=_tick, name="page-cache-clock", daemon=True)
     thread.start()

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, SyndicationFeed
 from django.utils.translation import gettext as _
@@ -121,6 +121,19 @@ class JSONTagFeed(TagFeed):
 class EntryCommentsFeed(Feed):
     """The visible comments of one published entry, newest first."""
 
+    atom = False
+
+    def __call__(self, request, *args, **kwargs):
+        try:
+            return super().__call__(request, *args, **kwargs)
+        except Http404:
+            # An entry whose date or slug changed: its old feed links answer with a 301.
+            entry = Entry.objects.published().find_by_slug(kwargs["slug"])
+            url = entry and entry.get_comments_feed_url(atom=self.atom)
+            if url is None or url == request.path:
+                raise
+            return redirect(url, permanent=True)
+
     def get_object(self, request, year, month, day, slug):
         entry = get_object_or_404(Entry.objects.published(), slug=slug)
         # Only at the entry's own permalink, like the entry page itself.
@@ -163,3 +176,4 @@ class EntryCommentsFeed(Feed):
 
 class AtomEntryCommentsFeed(EntryCommentsFeed):
     feed_type = Atom1Feed
+    atom = True

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from blog import spam
-from blog.models import Comment
+from blog.models import Comment, Entry
 
 
 class CommentForm(forms.ModelForm):
@@ -94,3 +94,28 @@ class SearchForm(forms.Form):
             ),
         },
     )
+
+
+class PreviewForm(forms.Form):
+    """What the admin's live preview posts: the Markdown, and the entry it belongs to."""
+
+    body = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=settings.BLOG_PREVIEW_MAX_CHARS,
+        error_messages={
+            "max_length": _(
+                "The preview is limited to %(limit_value)d characters (this has %(show_value)d)."
+            )
+        },
+    )
+    summary = forms.CharField(required=False, strip=False, max_length=20_000)
+    entry = forms.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    def unsaved_entry(self) -> Entry:
+        """The entry with the posted text (its own images found), unsaved; a new one if none."""
+        data = self.cleaned_data
+        entry = Entry.objects.filter(pk=data["entry"]).first() if data["entry"] else None
+        entry = entry or Entry()
+        entry.body, entry.summary = data["body"], data["summary"]
+        return entry

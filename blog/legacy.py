@@ -333,6 +333,7 @@ def _plan(data: LegacyData, tz: tzinfo, report: Report) -> tuple[list[Entry], li
                 body=body,
                 timestamp=timestamp,
                 featured=featured,
+                is_draft=False,
             )
         )
         report.count("entry_imported")

@@ -1,8 +1,10 @@
 import functools
 import html
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
@@ -14,8 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItemBase
 
-from blog import notifications, search, spam
-from blog.markup import render_markdown
+from blog import images, notifications, search, spam
+from blog.markup import render_entry, render_markdown
 from blog.queries import PlannedQueries
 from blog.signals import SignalFreeWrites
 
@@ -56,6 +58,10 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
             open_entries = open_entries.filter(timestamp__gte=closed_before)
         return open_entries
 
+    def find_by_slug(self, slug: str):
+        """The entry with this slug now, or the one that had it before (old links), or None."""
+        return self.filter(slug=slug).first() or self.filter(former_slugs__slug=slug).first()
+
     def with_comment_counts(self):
         # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
         # entry and comment before LIMIT, making each list page O(all entries).
@@ -82,10 +88,14 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
         )
 
     def bulk_create(self, objs, *args, **kwargs):
-        """As save() would, render each body (once per distinct body) before inserting."""
-        render = functools.cache(render_markdown)
+        """As save() would, render each entry (once per distinct text) before inserting."""
+        render = functools.cache(render_entry)
         for entry in objs:
-            entry.body_html = render(entry.body)
+            # The key only names footnotes: without any, entries with one body share a render.
+            text = entry.body + entry.summary
+            fields = render(entry.body, entry.summary, entry.slug if "[^" in text else "entry")
+            for name, value in fields.items():
+                setattr(entry, name, value)
         return super().bulk_create(objs, *args, **kwargs)
 
 
@@ -98,8 +108,30 @@ class Entry(models.Model):
         blank=True,
         help_text=_("Part of the permalink. Made from the title when left empty."),
     )
-    body = models.TextField(_("body"), help_text=_("Markdown. Raw HTML is shown as text."))
+    summary = models.TextField(
+        _("summary"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_(
+            "Markdown, optional. Lists and search show it; without it they show the body up "
+            "to a line holding only &lt;!--more--&gt;, or else its first paragraph."
+        ),
+    )
+    body = models.TextField(
+        _("body"),
+        help_text=_(
+            "Markdown: # is a section heading, [TOC] a table of contents, text[^1] and "
+            "[^1]: a footnote, ```python a highlighted code block, ![alt](image:ID) an image "
+            "uploaded below. Raw HTML is shown as text."
+        ),
+    )
     body_html = models.TextField(editable=False, default="")
+    summary_html = models.TextField(editable=False, default="", db_default="")
+    # What lists show: the summary, the body up to <!--more-->, or its first paragraph.
+    excerpt_html = models.TextField(editable=False, default="", db_default="")
+    # The first image's largest rendition, kept with the HTML: share cards cost no query.
+    share_image_path = models.CharField(max_length=300, editable=False, default="", db_default="")
     timestamp = models.DateTimeField(
         _("publication time"),
         default=timezone.now,
@@ -109,11 +141,21 @@ class Entry(models.Model):
     featured = models.BooleanField(_("featured"), default=False)
     is_draft = models.BooleanField(
         _("draft"),
-        default=False,
-        help_text=_("Drafts are hidden from readers; staff can preview them."),
+        default=True,
+        help_text=_(
+            "New entries are drafts, hidden from readers (staff can open them); "
+            "“Save and publish” makes them public."
+        ),
     )
     comments_enabled = models.BooleanField(_("comments enabled"), default=True)
     updated = models.DateTimeField(_("last modified"), auto_now=True)
+    revised = models.DateTimeField(
+        _("revised"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When the title, summary or body last changed after publication."),
+    )
     tags = TaggableManager(_("tags"), through="TaggedEntry", blank=True)
 
     objects = EntryQuerySet.as_manager()
@@ -141,13 +183,38 @@ class Entry(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
-        self.body_html = render_markdown(self.body)
+        loaded = getattr(self, "_loaded", None)
+        if (
+            loaded
+            and None not in loaded.values()
+            and loaded["is_draft"] is False
+            and loaded["timestamp"] <= timezone.now()
+            and any(loaded[name] != getattr(self, name) for name in REVISION_FIELDS)
+        ):
+            self.revised = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "revised"}
+        with transaction.atomic():
+            self._save_with_slug(*args, **kwargs)
+            old_slug = (loaded or {}).get("slug")
+            if old_slug and old_slug != self.slug:
+                FormerSlug.objects.update_or_create(slug=old_slug, defaults={"entry": self})
+            # A slug in use now is no longer anyone's old link.
+            FormerSlug.objects.filter(slug=self.slug).delete()
+        self._loaded = {name: getattr(self, name) for name in LOADED_FIELDS}
+
+    def get_absolute_url(self):
+        return reverse("blog:entry", kwargs=self._permalink_kwargs())
+
+    def _save_with_slug(self, *args, **kwargs):
         if self.slug:
+            self.render_html()
             return super().save(*args, **kwargs)
         # Two editors saving the same title at once: the unique constraint picks
         # one winner, the other retries with the next free suffix.
         for _attempt in range(5):
             self.slug = self.unique_slug(self.title, exclude_pk=self.pk)
+            self.render_html()
             try:
                 with transaction.atomic():
                     return super().save(*args, **kwargs)
@@ -156,8 +223,13 @@ class Entry(models.Model):
                     raise
         raise IntegrityError(f"Could not find a free slug for {self.title!r}")
 
-    def get_absolute_url(self):
-        return reverse("blog:entry", kwargs=self._permalink_kwargs())
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        entry = super().from_db(db, field_names, values)
+        # As loaded, to tell what a save changes (revisions, old links); deferred fields are
+        # None (reading them here would load them, one query each).
+        entry._loaded = {name: entry.__dict__.get(name) for name in LOADED_FIELDS}
+        return entry
 
     def _permalink_kwargs(self):
         local = timezone.localtime(self.timestamp)
@@ -168,8 +240,37 @@ class Entry(models.Model):
             "slug": self.slug,
         }
 
-    def get_comments_feed_url(self):
-        return reverse("blog:entry-feed", kwargs=self._permalink_kwargs())
+    def get_comments_feed_url(self, atom: bool = False):
+        name = "blog:entry-feed-atom" if atom else "blog:entry-feed"
+        return reverse(name, kwargs=self._permalink_kwargs())
+
+    def render_html(self):
+        """Fill the *_html fields from the Markdown (on every save; bulk_create callers too)."""
+        uploads = list(self.images.all()) if self.pk and not self._state.adding else []
+        pictures = {str(image.pk): image.img_attributes() for image in uploads}
+        self.share_image_path = uploads[0].largest_url if uploads else ""
+        fields = render_entry(self.body, self.summary, self.slug or "entry", pictures)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def rerender(self):
+        """Render again and store only the *_html fields: not an edit (no revision, no save
+        signals); update() makes cached pages stale."""
+        self.render_html()
+        Entry.objects.filter(pk=self.pk).update(
+            body_html=self.body_html,
+            summary_html=self.summary_html,
+            excerpt_html=self.excerpt_html,
+            share_image_path=self.share_image_path,
+        )
+
+    def publish(self, keep_time: bool = False):
+        """Make the entry public; a draft's publication time becomes now unless it is
+        in the future (scheduled) or keep_time says the author chose it."""
+        now = timezone.now()
+        if self.is_draft and not keep_time and self.timestamp <= now:
+            self.timestamp = now
+        self.is_draft = False
 
     def clean(self):
         # Forms validate constraints before save(): give them the slug save() would make.
@@ -211,17 +312,6 @@ class Entry(models.Model):
         )
 
     @property
-    def description(self) -> str:  # provisional until issue 12 lands
-        """Plain text for meta descriptions and link previews."""
-        text = html.unescape(strip_tags(self.body_html))
-        return Truncator(" ".join(text.split())).chars(300)
-
-    @property
-    def share_image(self) -> str:  # provisional until issue 12 lands
-        """URL path of the entry's image for link previews, "" if it has none."""
-        return ""
-
-    @property
     def last_modified(self):
         """When readers last saw this entry change: edited, or gone live at its timestamp."""
         return max(self.updated, self.timestamp)
@@ -248,6 +338,118 @@ class Entry(models.Model):
             .only("title", "slug", "timestamp")
         )
         return list(shared[:RELATED_ENTRIES])
+
+    @property
+    def description(self) -> str:
+        """Plain text for <meta name=description> and share cards: the excerpt, cut short."""
+        text = " ".join(html.unescape(strip_tags(self.excerpt_html)).split())
+        return Truncator(text).chars(DESCRIPTION_CHARS)
+
+    @property
+    def share_image(self) -> str:
+        """The URL path of the first image's largest rendition, or "" (stored on render)."""
+        return self.share_image_path
+
+    @property
+    def was_revised(self) -> bool:
+        return self.revised is not None and self.revised > self.timestamp
+
+
+LOADED_FIELDS = ("title", "summary", "body", "slug", "timestamp", "is_draft")
+REVISION_FIELDS = ("title", "summary", "body")  # what readers read; featured etc. are not
+DESCRIPTION_CHARS = 300
+
+
+class FormerSlug(models.Model):
+    """A slug an entry had before: its old links answer with a 301 to the current one."""
+
+    entry = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="former_slugs", verbose_name=_("entry")
+    )
+    slug = models.SlugField(_("slug"), max_length=SLUG_MAX_LENGTH, unique=True)
+
+    class Meta:
+        verbose_name = _("former slug")
+        verbose_name_plural = _("former slugs")
+
+    def __str__(self):
+        return self.slug
+
+
+def image_upload_to(instance, filename):
+    # Never the uploader's name or extension: a random name and the format Pillow found.
+    return f"images/{instance.stem}.{images.EXTENSIONS[instance.format]}"
+
+
+class EntryImage(models.Model):
+    """A picture uploaded for an entry, with renditions in a few widths made at upload."""
+
+    entry = models.ForeignKey(
+        Entry, on_delete=models.CASCADE, related_name="images", verbose_name=_("entry")
+    )
+    image = models.FileField(
+        _("image"),
+        upload_to=image_upload_to,
+        max_length=200,
+        validators=[images.validate_image],
+        help_text=images.HELP_TEXT,
+    )
+    alt = models.CharField(
+        _("alternative text"),
+        max_length=300,
+        help_text=_("What the picture shows, for readers who cannot see it."),
+    )
+    stem = models.CharField(max_length=32, editable=False, default="")
+    format = models.CharField(max_length=8, editable=False, default="")
+    width = models.PositiveIntegerField(editable=False, default=0)
+    height = models.PositiveIntegerField(editable=False, default=0)
+    # [[width, height, storage name], ...], narrowest first.
+    renditions = models.JSONField(editable=False, default=list)
+    created = models.DateTimeField(_("uploaded"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+
+    def __str__(self):
+        return self.alt
+
+    def save(self, *args, **kwargs):
+        if self.image and not self.image._committed:
+            # Renditions once, at upload: pages never resize anything.
+            self.stem = uuid.uuid4().hex
+            picture = images.open_image(self.image)
+            self.format, (self.width, self.height) = picture.format, picture.size
+            self.renditions = images.make_renditions(picture, self.stem, default_storage)
+        super().save(*args, **kwargs)
+
+    @property
+    def markdown(self) -> str:
+        """What to write in the body; brackets in the alt text escaped for Markdown."""
+        alt = self.alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        return f"![{alt}](image:{self.pk})"
+
+    @property
+    def largest_url(self) -> str:
+        return default_storage.url(self.renditions[-1][2]) if self.renditions else ""
+
+    def img_attributes(self) -> dict[str, str]:
+        """src (a middle width), srcset, width, height and alt for an <img>."""
+        if not self.renditions:
+            return {"src": default_storage.url(self.image.name), "alt": self.alt}
+        middle = self.renditions[min(1, len(self.renditions) - 1)]
+        largest = self.renditions[-1]
+        return {
+            "src": default_storage.url(middle[2]),
+            "srcset": ", ".join(f"{default_storage.url(n)} {w}w" for w, _h, n in self.renditions),
+            "width": str(largest[0]),
+            "height": str(largest[1]),
+            "alt": self.alt,
+        }
+
+    def stored_names(self) -> list[str]:
+        return [self.image.name, *(name for _w, _h, name in self.renditions)]
 
 
 class CommentQuerySet(SignalFreeWrites):

@@ -1,13 +1,16 @@
-"""Side effects of writes: every write to entries, comments, tags and pages makes cached
-pages stale.
+"""Side effects of writes: every write to entries, comments, images, tags and pages makes
+cached pages stale; an image's upload or removal re-renders its entry; removed images leave
+the disk.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
 models' QuerySets (SignalFreeWrites) do the same after them. A single comment makes stale
 only the pages that show it; anything else, every page.
 """
 
-from django.db import models
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.apps import apps
+from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from blog.cache import bump_version, comment_changed
@@ -15,6 +18,8 @@ from blog.cache import bump_version, comment_changed
 
 @receiver(post_save, sender="blog.Entry")
 @receiver(post_delete, sender="blog.Entry")
+@receiver(post_save, sender="blog.EntryImage")
+@receiver(post_delete, sender="blog.EntryImage")
 @receiver(post_save, sender="blog.Page")
 @receiver(post_delete, sender="blog.Page")
 @receiver(post_save, sender="taggit.Tag")  # a renamed tag
@@ -40,6 +45,38 @@ def comment_saved(sender, instance, using, raw=False, **kwargs):
         bump_version(using=using)
     else:
         comment_changed(entry, using=using)
+
+
+@receiver(post_save, sender="blog.EntryImage")
+@receiver(post_delete, sender="blog.EntryImage")
+def image_changed(sender, instance, raw=False, **kwargs):
+    """![alt](image:ID) in the entry's Markdown now finds (or no longer finds) this image."""
+    if raw:
+        return
+    # By label: blog.models imports this module.
+    entry = apps.get_model("blog", "Entry").objects.filter(pk=instance.entry_id).first()
+    if entry is not None:  # None while the entry itself is being deleted
+        entry.rerender()
+
+
+@receiver(post_delete, sender="blog.EntryImage")
+def image_deleted(sender, instance, **kwargs):
+    """The upload and its renditions go once the deletion is committed."""
+    _delete_files_on_commit(instance.stored_names())
+
+
+@receiver(pre_save, sender="blog.EntryImage")
+def image_replaced(sender, instance, raw=False, **kwargs):
+    """A new file for an existing image: the old upload and renditions go once committed."""
+    if raw or not instance.pk or instance.image._committed:
+        return
+    old = sender.objects.filter(pk=instance.pk).first()
+    if old is not None:
+        _delete_files_on_commit(old.stored_names())
+
+
+def _delete_files_on_commit(names):
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names if name])
 
 
 @receiver(m2m_changed, sender="blog.TaggedEntry")

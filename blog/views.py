@@ -1,10 +1,11 @@
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 from django.views.generic import (
     ArchiveIndexView,
     DateDetailView,
@@ -15,7 +16,7 @@ from django.views.generic import (
 )
 
 from blog import cache, spam
-from blog.forms import CommentForm, SearchForm
+from blog.forms import CommentForm, PreviewForm, SearchForm
 from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
 from homepage import crossorigin
@@ -29,8 +30,9 @@ class BlogViewMixin:
     ordering = ["-timestamp", "-id"]  # ties broken by id so pages never overlap
 
     def get_queryset(self):
+        # Lists show excerpts: the long Markdown and HTML bodies stay in the database.
         entries = Entry.objects.published().with_comment_counts().with_tags()
-        return entries.order_by(*self.ordering)
+        return entries.defer("body", "body_html", "summary").order_by(*self.ordering)
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
         # The generic one truncates the timestamp of every entry in range (all of them on
@@ -136,8 +138,8 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         try:
             return super().get(request, *args, **kwargs)
         except Http404:
-            # The slug is unique: an entry whose date moved keeps its old links alive.
-            entry = self.get_queryset().filter(slug=kwargs["slug"]).first()
+            # An entry whose date or slug changed keeps its old links alive.
+            entry = self.get_queryset().find_by_slug(kwargs["slug"])
             if entry is None:
                 raise
             return redirect(entry, permanent=True)
@@ -198,9 +200,28 @@ class EntrySearchView(BlogViewMixin, ListView):
         if not self.form.is_valid():
             return Entry.objects.none()
         # search() orders by relevance; results show no comment counts.
-        return Entry.objects.published().search(self.form.cleaned_data["q"])
+        return (
+            Entry.objects.published()
+            .search(self.form.cleaned_data["q"])
+            .defer("body", "body_html", "summary")
+        )
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             form=self.form, query=self.form.cleaned_data.get("q", ""), **kwargs
         )
+
+
+@require_POST
+def preview(request):
+    """Markdown rendered as it would be saved (same renderer, same allow-list), for staff."""
+    if not request.user.is_staff:
+        return JsonResponse({"error": _("Only staff can preview entries.")}, status=403)
+    form = PreviewForm(request.POST)
+    if not form.is_valid():
+        too_long = form.has_error("body", "max_length")
+        message = " ".join(form.errors.get("body", [])) or _("This preview request is invalid.")
+        return JsonResponse({"error": message}, status=413 if too_long else 400)
+    entry = form.unsaved_entry()
+    entry.render_html()
+    return JsonResponse({"html": entry.body_html, "summary_html": entry.summary_html})

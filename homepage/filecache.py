@@ -2,12 +2,17 @@
 
 import contextlib
 import fcntl
+import logging
 import os
 import pickle
+import pwd
+import threading
 import time
 import zlib
 
 from django.core.cache.backends import filebased
+
+logger = logging.getLogger("homepage.filecache")
 
 
 class FileBasedCache(filebased.FileBasedCache):
@@ -17,10 +22,19 @@ class FileBasedCache(filebased.FileBasedCache):
     the same key (the comment rate limit) never lose a count, and incr() keeps the key's
     expiry (Django's rewrites it with the default timeout).
 
-    A file this process may not read is a miss: ``manage.py`` run as root (a seed, an
-    import, loaddata) writes cache files only root can read, and the next set() by the
-    server's user replaces them, as the cache directory belongs to that user.
+    ``manage.py`` run as root (a seed, an import, loaddata) while the server runs must not
+    lock the server's user out: as root, the files it creates belong to the cache folder's
+    owner, and a cache folder it creates to the owner of the folder above (the data
+    directory; scripts/serve gives both to the server's user), as SQLite does with its
+    -wal and -shm files. Should the cache still be unwritable (files left by an older
+    version, a wrong chown), it works as an empty cache: a file this process may not read
+    is a miss, a write that fails stores nothing (pages are rendered, the comment rate limit
+    lets comments through), and the error log says once per process what is wrong and how
+    to fix it.
     """
+
+    _warned = False
+    _warned_lock = threading.Lock()
 
     def get(self, key, default=None, version=None):
         try:
@@ -34,12 +48,17 @@ class FileBasedCache(filebased.FileBasedCache):
         except PermissionError:
             return False
 
+    def set(self, key, value, timeout=filebased.DEFAULT_TIMEOUT, version=None):
+        with self._unless_unwritable():
+            super().set(key, value, timeout, version)
+
     def add(self, key, value, timeout=filebased.DEFAULT_TIMEOUT, version=None):
-        with self._lock():
+        with self._unless_unwritable(), self._lock():
             return super().add(key, value, timeout, version)
+        return False
 
     def incr(self, key, delta=1, version=None):
-        with self._lock():
+        with self._unless_unwritable(), self._lock():
             try:
                 with open(self._key_to_file(key, version), "rb") as file:
                     expiry = pickle.load(file)
@@ -52,6 +71,53 @@ class FileBasedCache(filebased.FileBasedCache):
             value += delta
             self.set(key, value, None if expiry is None else expiry - now, version)
             return value
+        raise ValueError(f"Key '{key}' not found")  # an unwritable cache holds nothing
+
+    def delete(self, key, version=None):
+        with self._unless_unwritable():
+            return super().delete(key, version)
+        return False
+
+    def _createdir(self):
+        if os.path.isdir(self._dir):
+            return
+        super()._createdir()
+        if os.geteuid() == 0:  # root's new folder goes to the owner of the folder above
+            above = os.stat(os.path.dirname(os.path.abspath(self._dir)))
+            with contextlib.suppress(FileNotFoundError):  # clear() may have removed it
+                os.chown(self._dir, above.st_uid, above.st_gid)
+
+    def _write_content(self, file, timeout, value):
+        if owner := self._owner():
+            os.fchown(file.fileno(), *owner)
+        super()._write_content(file, timeout, value)
+
+    def _owner(self) -> tuple[int, int] | None:
+        """As root: the cache folder's owner and group, for the files root creates in it."""
+        if os.geteuid() != 0:
+            return None
+        folder = os.stat(self._dir)
+        return folder.st_uid, folder.st_gid
+
+    @contextlib.contextmanager
+    def _unless_unwritable(self):
+        try:
+            yield
+        except PermissionError as error:
+            with self._warned_lock:
+                if FileBasedCache._warned:
+                    return
+                FileBasedCache._warned = True
+            user = pwd.getpwuid(os.geteuid()).pw_name
+            logger.error(
+                "The cache folder %s is not writable by %s (%s): pages are not cached and "
+                "the comment rate limit is off until it is. Fix: chown -R %s: %s",
+                self._dir,
+                user,
+                error.strerror,
+                user,
+                self._dir,
+            )
 
     @contextlib.contextmanager
     def _lock(self):
@@ -60,6 +126,8 @@ class FileBasedCache(filebased.FileBasedCache):
         # so a lock file that root created is still usable by the server's user.
         lock = os.open(os.path.join(self._dir, "counters.lock"), os.O_RDONLY | os.O_CREAT, 0o644)
         try:
+            if owner := self._owner():
+                os.fchown(lock, *owner)
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
         finally:

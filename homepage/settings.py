@@ -140,17 +140,22 @@ else:
             "NAME": SQLITE_PATH,
             "CONN_MAX_AGE": CONN_MAX_AGE,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # Writers take the lock at BEGIN, so a busy database makes them wait
-                # (up to "timeout" seconds) instead of failing mid-transaction.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": env_int("SQLITE_TIMEOUT", 20),
-                # WAL lets readers run while one writer commits. No mmap_size: with
-                # SQLite 3.40's WAL race it can turn a crash into lasting corruption.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-            },
         }
     }
+
+# SQLite under a threaded server, however it is named (SQLITE_PATH or DATABASE_URL=sqlite:///);
+# homepage/checks.py warns when a SQLite database lacks these.
+SQLITE_OPTIONS = {
+    # Writers take the lock at BEGIN, so a busy database makes them wait
+    # (up to "timeout" seconds) instead of failing mid-transaction.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": env_int("SQLITE_TIMEOUT", 20),
+    # WAL lets readers run while one writer commits. No mmap_size: with
+    # SQLite 3.40's WAL race it can turn a crash into lasting corruption.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS | DATABASES["default"].get("OPTIONS", {})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Keeps the search index, which the database fills itself, out of dumps (blog/routers.py).
@@ -171,6 +176,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Uploaded images and their renditions; Apache serves them (scripts/serve, deploy/).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media/"
 
 # One cache that every process of the site sees: the page cache (blog/cache.py) and the
 # comment rate limit must be shared. Redis with REDIS_URL (several hosts), else files under
@@ -223,6 +231,10 @@ BLOG_COMMENTS_NOTIFY_ADMINS = env_bool("BLOG_COMMENTS_NOTIFY_ADMINS")
 BLOG_COMMENT_MAX_LINKS = env_int("BLOG_COMMENT_MAX_LINKS", 2)
 BLOG_COMMENT_RATE = env_int("BLOG_COMMENT_RATE", 5)  # comments per client per window
 BLOG_COMMENT_RATE_WINDOW = env_int("BLOG_COMMENT_RATE_WINDOW", 60)  # seconds
+# Under mod_wsgi-express's own request limit (10 MiB), so an author gets our message.
+BLOG_IMAGE_MAX_BYTES = env_int("BLOG_IMAGE_MAX_BYTES", 8 * 1024 * 1024)
+BLOG_IMAGE_MAX_PIXELS = env_int("BLOG_IMAGE_MAX_PIXELS", 40_000_000)
+BLOG_PREVIEW_MAX_CHARS = env_int("BLOG_PREVIEW_MAX_CHARS", 200_000)
 
 # With DEBUG off and no LOGGING, Django's 500s would leave nothing in Apache's
 # error log; send errors to stderr, which mod_wsgi writes there.

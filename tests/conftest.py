@@ -19,6 +19,7 @@ def create_entry(db):
 
     def make(title="An entry", body="Some *text*.", days=-1, **fields):
         fields.setdefault("timestamp", timezone.now() + timedelta(days=days))
+        fields.setdefault("is_draft", False)
         return Entry.objects.create(title=title, body=body, **fields)
 
     return make
@@ -41,6 +42,25 @@ def _private_cache(tmp_path_factory):
     backend = "homepage.filecache.FileBasedCache"
     location = tmp_path_factory.mktemp("cache")
     with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": location}}):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Users made by tests get MD5 hashes: the production hasher takes ~0.3 s a password by
+    design. The servers the tests start keep the production one."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_media(tmp_path_factory):
+    """Uploads go to a temporary folder, never the project's data/media."""
+    from django.test import override_settings
+
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
         yield
 
 

@@ -1,8 +1,21 @@
-"""Loaded by pytest before Django (see pyproject.toml): settings for the test run."""
+"""Loaded by pytest before Django (see pyproject.toml): settings for the test run.
+
+The tests expect the settings' defaults whatever the caller exported (``ALLOWED_HOSTS='*'``,
+``DEBUG=1``, a ``TIME_ZONE``, ...): every variable homepage/settings.py reads is cleared for
+this process and the commands and servers it starts, except DATABASE_URL, which chooses the
+database of the run (scripts/test's PostgreSQL pass).
+"""
 
 import os
+import re
+from pathlib import Path
 
-os.environ.setdefault("SECRET_KEY", "insecure-key-for-the-test-run-only")
+SETTINGS = Path(__file__).resolve().parent.parent / "homepage" / "settings.py"
+READ = r'(?:env_(?:bool|int|list)\(|os\.environ(?:\.get)?[\[(])"([A-Z0-9_]+)"'
+
+for name in set(re.findall(READ, SETTINGS.read_text(encoding="utf-8"))) - {"DATABASE_URL"}:
+    os.environ.pop(name, None)
+os.environ["SECRET_KEY"] = "insecure-key-for-the-test-run-only"
 # The developer's .env (a local SECRET_KEY, a production DATABASE_URL) must not leak in.
-os.environ.setdefault("HOMEPAGE_ENV_FILE", os.devnull)
-os.environ.setdefault("HTTPS", "0")  # the test client speaks plain HTTP
+os.environ["HOMEPAGE_ENV_FILE"] = os.devnull
+os.environ["HTTPS"] = "0"  # the test client speaks plain HTTP

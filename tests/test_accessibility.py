@@ -27,11 +27,12 @@ def make_site():
         entry = Entry.objects.create(
             title=f"Entry number {i}",
             body=(
-                f"## Part {i}\n\nSome *text* with a [link](https://example.org/{i}).\n\n"
+                f"# Part {i}\n\nSome *text* with a [link](https://example.org/{i}).\n\n"
                 "```\nprint('code')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
             ),
             timestamp=datetime(2024, 5, 1 + i, 12, tzinfo=UTC),
             featured=i == 3,
+            is_draft=False,
         )
         entry.tags.add("django", f"topic-{i % 3}")
         entries.append(entry)

@@ -49,6 +49,8 @@ def test_admin_add_entry_makes_slug(admin_client, db):
             "comments_enabled": "on",
             "comments-TOTAL_FORMS": "0",
             "comments-INITIAL_FORMS": "0",
+            "images-TOTAL_FORMS": "0",
+            "images-INITIAL_FORMS": "0",
             "tagged_items-TOTAL_FORMS": "0",
             "tagged_items-INITIAL_FORMS": "0",
         },
@@ -80,22 +82,23 @@ def test_createsuperuser_flow(db):
 def test_entry_change_page_previews_the_rendered_markdown(admin_client, create_entry):
     """The change page shows the body as readers see it: rendered and sanitised."""
     entry = create_entry(
-        body="## Sub\n\n**Bold** <script>alert(1)</script> [x](javascript:alert(1))"
+        body="# Sub\n\n**Bold** <script>alert(1)</script> [x](javascript:alert(1))"
     )
     html = admin_client.get(reverse("admin:blog_entry_change", args=[entry.pk])).content.decode()
-    preview = html[html.index('class="entry-preview"') :]
+    preview = html[html.index('class="entry-preview') :]
     preview = preview[: preview.index("</div>")]
-    assert "<h2>Sub</h2>" in preview
+    assert '<h2 id="sub">Sub</h2>' in preview
     assert "<strong>Bold</strong>" in preview
     assert "&lt;script&gt;" in preview
     assert "<script" not in preview
     assert "javascript:" not in preview
 
 
-def test_add_page_explains_the_preview(admin_client):
-    """A new entry has no preview until it is saved."""
+def test_add_page_has_the_live_preview(admin_client):
+    """A new entry's form has the live preview (its script and the endpoint's address)."""
     html = admin_client.get(reverse("admin:blog_entry_add")).content.decode()
-    assert "Save to see its preview." in html
+    assert f'data-preview-url="{reverse("blog:preview")}" data-entry=""' in html
+    assert 'src="/static/js/entry-preview.js"' in html
 
 
 def test_view_on_site_leads_to_the_permalink(admin_client, create_entry):

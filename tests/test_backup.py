@@ -122,8 +122,9 @@ def test_backup_into_a_directory_gets_a_dated_name(live_db, tmp_path):
     backups.mkdir()
     result = manage("backup_db", str(backups), db=live_db)
     assert result.returncode == 0, result.stderr
-    [copy] = backups.iterdir()
+    copy, media = sorted(backups.iterdir())
     assert copy.name.startswith("live-") and copy.suffix == ".sqlite3"
+    assert media.name == f"{copy.name}.media.tar"
     assert f"1 entries and {FILLER_COMMENTS} comments" in result.stdout
 
 
@@ -163,3 +164,27 @@ def test_backup_of_postgresql_says_to_use_its_tools(tmp_path):
     )
     assert result.returncode != 0
     assert "pg_dump" in result.stderr
+
+
+def test_backup_includes_the_uploaded_images(live_db, tmp_path):
+    """The uploads go into DEST.media.tar beside the copy; tar -x restores them."""
+    import tarfile
+
+    media = tmp_path / "media"
+    (media / "images").mkdir(parents=True)
+    (media / "images" / "a-480.jpg").write_bytes(b"jpeg bytes")
+    (media / "images" / "a.jpg").write_bytes(b"original")
+    result = manage("backup_db", str(tmp_path / "copy.sqlite3"), db=live_db, MEDIA_ROOT=str(media))
+    assert result.returncode == 0, result.stderr
+    archive = tmp_path / "copy.sqlite3.media.tar"
+    assert "Backed up 2 uploaded files" in result.stdout
+    restored = tmp_path / "restored"
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["images/a-480.jpg", "images/a.jpg"]
+        tar.extractall(restored)  # noqa: S202 (our own archive)
+    assert (restored / "images" / "a-480.jpg").read_bytes() == b"jpeg bytes"
+    skipped = manage(
+        "backup_db", str(tmp_path / "db-only.sqlite3"), "--no-media", db=live_db,
+        MEDIA_ROOT=str(media),
+    )  # fmt: skip
+    assert skipped.returncode == 0 and not (tmp_path / "db-only.sqlite3.media.tar").exists()

@@ -221,7 +221,7 @@ def bad_input_server():
             "from blog.models import Entry\n"
             "now = timezone.now()\n"
             "urls = [Entry.objects.create(title=t, body='b', timestamp=now + timedelta(days=d),"
-            " **f).get_absolute_url() for t, d, f in [('Open entry', -1, {}),"
+            " **{'is_draft': False, **f}).get_absolute_url() for t, d, f in [('Open entry', -1, {}),"
             " ('Scheduled entry', 3, {}), ('Draft entry', -1, {'is_draft': True}),"
             " ('Closed entry', -1, {'comments_enabled': False})]]\n"
             "print(' '.join(urls))\n",

@@ -35,11 +35,13 @@ def make_entries():
         body="Why one **global** connection broke.\n\n- threads\n- locks",
         timestamp=now - timedelta(days=3),
         featured=True,
+        is_draft=False,
     )
     entry = Entry.objects.create(
         title="Moving to Django",
-        body="## What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
+        body="# What changed\n\nEvery thread gets its own connection. `CONN_MAX_AGE` helps.",
         timestamp=now - timedelta(days=1),
+        is_draft=False,
     )
     Comment.objects.create(
         entry=entry, name="Ann", text="Helpful, thanks!\nSee https://example.org"
@@ -106,16 +108,21 @@ def test_admin_writes_an_entry_that_reaches_front_page_and_feed(live_server, adm
     screenshot(page, "admin-entry")
     entry = Entry.objects.get(title="Written in the browser")
     assert entry.slug == "written-in-the-browser"
+    assert entry.is_draft  # saved, not yet published
+    page.locator("input[name=_publish]").click()
+    page.wait_for_selector(".messagelist .success")
+    entry.refresh_from_db()
 
     page.goto(live_server.url + "/")
     summary = page.locator("article.entry-summary").first
     assert summary.locator("h2").inner_text() == "Written in the browser"
     assert summary.locator(".entry-body strong").inner_text() == "Chromium"
-    assert summary.locator(".entry-body ol li").count() == 2
+    assert summary.locator(".entry-body ol li").count() == 0  # the first paragraph only
 
     feed = page.request.get(live_server.url + "/feed/")
     assert feed.status == 200
     assert "<title>Written in the browser</title>" in feed.text()
+    assert "&lt;li&gt;two&lt;/li&gt;" in feed.text()  # feeds carry the whole body
     assert f"<link>{live_server.url}{entry.get_absolute_url()}</link>" in feed.text()
 
 

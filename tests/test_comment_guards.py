@@ -123,13 +123,13 @@ def test_readers_forms_carry_no_token(client, create_entry):
     assert "csrftoken" not in client.cookies
 
 
-def test_rate_limit_per_client(client, create_entry, settings):
+def test_rate_limit_per_client(client, create_entry, settings, time_machine):
     """Past BLOG_COMMENT_RATE comments in the window a client gets a 429 with a message;
     other clients are unaffected; the limit lifts when the window ends."""
     settings.BLOG_COMMENT_RATE = 2
     settings.BLOG_COMMENT_RATE_WINDOW = 2
     entry = create_entry()
-    time.sleep(2 - time.time() % 2)  # start at the beginning of a window
+    time_machine.move_to(time.time() // 2 * 2 + 2, tick=False)  # the beginning of a window
     assert post_comment(client, entry, text="one").status_code == 302
     assert post_comment(client, entry, text="two").status_code == 302
     response = post_comment(client, entry, text="three")
@@ -143,7 +143,7 @@ def test_rate_limit_per_client(client, create_entry, settings):
         "two",
     ]
     assert Comment.objects.get(text="from elsewhere").ip_address == "192.0.2.7"
-    time.sleep(2 - time.time() % 2 + 0.05)  # the next window
+    time_machine.shift(2)  # the next window
     assert post_comment(client, entry, text="three").status_code == 302
 
 

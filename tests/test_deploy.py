@@ -68,7 +68,13 @@ Include {vhost}
     return config
 
 
-def write_vhost(tmp: Path, port: int, static_root: Path, pages_conf: Path | None = None) -> Path:
+def write_vhost(
+    tmp: Path,
+    port: int,
+    static_root: Path,
+    media_root: Path | None = None,
+    pages_conf: Path | None = None,
+) -> Path:
     user = "www-data" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
     vhost = tmp / "homepage.conf"
     vhost.write_text(
@@ -76,6 +82,7 @@ def write_vhost(tmp: Path, port: int, static_root: Path, pages_conf: Path | None
             TEMPLATE.read_text(encoding="utf-8"),
             HOMEPAGE_ROOT=str(PROJECT),
             HOMEPAGE_STATIC_ROOT=str(static_root),
+            HOMEPAGE_MEDIA_ROOT=str(media_root or PROJECT / "data" / "media"),
             HOMEPAGE_SERVER_NAME="127.0.0.1",
             HOMEPAGE_PORT=str(port),
             HOMEPAGE_PAGES_CONF=str(pages_conf or tmp / "no-page-files"),
@@ -106,6 +113,11 @@ def test_vhost_has_daemon_mode_and_static_aliases():
     assert re.search(r"^\s*WSGIApplicationGroup %\{GLOBAL\}$", text, re.M)
     assert "python-home=${HOMEPAGE_ROOT}/.venv" in text
     assert re.search(r"^\s*Alias /static/ \$\{HOMEPAGE_STATIC_ROOT\}/$", text, re.M)
+    assert re.search(r"^\s*Alias /media/ \$\{HOMEPAGE_MEDIA_ROOT\}/$", text, re.M)
+    media = text[text.index("<Directory ${HOMEPAGE_MEDIA_ROOT}>") :]
+    media = media[: media.index("</Directory>")]
+    assert "Options -Indexes -ExecCGI" in media and "SetHandler None" in media
+    assert "Header always set X-Content-Type-Options nosniff" in media
     assert not re.search(r"^\s*SetEnv", text, re.M)  # it would never reach os.environ
 
 
@@ -117,6 +129,14 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
     apache = None
     try:
         server.prepare()
+        # As scripts/start does once before a system Apache takes over (README): the daemons'
+        # user gets the data and what it must read, also in a clone under a private folder.
+        subprocess.run(
+            ["bash", str(PROJECT / "scripts" / "serve"), "--prepare-only"],
+            env=server.process_env() | {"SERVER_ROOT": str(server.tmp / "server")},
+            check=True,
+            capture_output=True,
+        )
         # The page files' configuration, as README's deployment steps make it.
         pages_conf = tmp_path / "homepage-pages"
         generated = server.manage("page_cache_config", "--rules", f"{pages_conf}-rules.conf")
@@ -124,8 +144,14 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         if os.geteuid() == 0:
             for path in [server.data_dir, *server.data_dir.rglob("*")]:
                 shutil.chown(path, "www-data", "www-data")
+        media = server.data_dir / "media"
+        (media / "images").mkdir(parents=True)
+        png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        (media / "images" / "a.png").write_bytes(png)
+        (media / "images" / "x.cgi").write_text("#!/bin/sh\necho Content-Type: text/html\n")
+        media.chmod(0o755)
         port = free_port()
-        vhost = write_vhost(tmp_path, port, server.tmp / "static", pages_conf)
+        vhost = write_vhost(tmp_path, port, server.tmp / "static", media, pages_conf)
         config = main_config(tmp_path, port, vhost)
         tmp_path.chmod(0o755)
         # Exported in /etc/apache2/envvars on a real system; the default is the project's .env.
@@ -168,6 +194,13 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         assert css.headers["Content-Type"].startswith("text/css")
         assert css.headers["X-Frame-Options"] is None  # Apache's answer, not Django's
         assert browser.get("/static/admin/css/base.css").status == 200
+        image = browser.get("/media/images/a.png")
+        assert image.status == 200
+        assert image.headers["Content-Type"] == "image/png"
+        assert image.headers["X-Content-Type-Options"] == "nosniff"
+        assert browser.get("/media/images/").status in (403, 404)  # never a listing
+        script = browser.get("/media/images/x.cgi")  # a file, never run
+        assert "#!/bin/sh" in script.text and script.headers["X-Content-Type-Options"] == "nosniff"
         for secret in ("/.env", "/static/../.env", "/data/blog.sqlite3", "/homepage/wsgi.py"):
             response = browser.get(secret)
             assert response.status == 404, secret

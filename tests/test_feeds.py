@@ -118,14 +118,18 @@ def test_comments_feed_lists_visible_comments_newest_first(client, create_entry,
 
 
 def test_comments_feed_of_unknown_or_hidden_entry_is_404(client, create_entry):
-    """No comment feed for drafts, scheduled entries, unknown slugs or a wrong date."""
+    """No comment feed for drafts, scheduled entries or unknown slugs; a wrong date is an
+    old link and answers with a 301 to the feed's address."""
     draft = create_entry(title="Draft", is_draft=True)
     scheduled = create_entry(title="Soon", days=1)
     entry = create_entry(title="Real")
     assert client.get(draft.get_comments_feed_url()).status_code == 404
     assert client.get(scheduled.get_comments_feed_url()).status_code == 404
     assert client.get("/2001/jan/1/nope/feed/").status_code == 404
-    assert client.get(f"/2001/jan/1/{entry.slug}/feed/").status_code == 404
+    response = client.get(f"/2001/jan/1/{entry.slug}/feed/")
+    assert response.status_code == 301
+    assert response["Location"] == entry.get_comments_feed_url()
+    assert client.get(f"/2001/jan/1/{draft.slug}/feed/").status_code == 404
 
 
 def test_sitemap_index_and_entries_with_lastmod(client, create_entry):

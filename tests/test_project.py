@@ -1,11 +1,15 @@
 """The project as a whole: checks, migrations, and the rule of per-thread database access."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+from testing.commands import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,3 +60,73 @@ def test_sqlite_is_configured_for_threads(settings):
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert db["OPTIONS"]["timeout"] >= 5
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+
+
+def sqlite_env(tmp_path, **variables) -> dict:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "SECRET_KEY": "test",
+        "HOMEPAGE_ENV_FILE": os.devnull,
+        "DATA_DIR": str(tmp_path),
+        **variables,
+    }
+
+
+def test_sqlite_named_by_database_url_gets_the_same_settings(tmp_path):
+    """DATABASE_URL=sqlite:////path: WAL, synchronous FULL, BEGIN IMMEDIATE, a long timeout."""
+    database = tmp_path / "elsewhere" / "blog.sqlite3"
+    database.parent.mkdir()
+    env = sqlite_env(tmp_path, DATABASE_URL=f"sqlite:///{database}")
+    script = (
+        "import json; from django.db import connection; cursor = connection.cursor(); "
+        "print(json.dumps([connection.settings_dict['NAME'], connection.transaction_mode, "
+        "connection.settings_dict['OPTIONS']['timeout'], "
+        "cursor.execute('PRAGMA journal_mode').fetchone()[0], "
+        "cursor.execute('PRAGMA synchronous').fetchone()[0]]))"
+    )
+    output = manage("shell", "--no-imports", "-c", script, env=env).stdout
+    name, mode, timeout, journal, synchronous = json.loads(output.splitlines()[-1])
+    assert name == str(database)
+    assert mode == "IMMEDIATE"
+    assert timeout >= 20
+    assert journal == "wal"
+    assert synchronous == 2  # FULL
+
+
+def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
+    """Settings edited so that SQLite lost its options: manage.py check says what is missing."""
+    (tmp_path / "edited_settings.py").write_text(
+        'from homepage.settings import *  # noqa\nDATABASES["default"]["OPTIONS"] = {}\n'
+    )
+    env = sqlite_env(
+        tmp_path, DJANGO_SETTINGS_MODULE="edited_settings", PYTHONPATH=f"{tmp_path}:{ROOT}"
+    )
+    result = manage("check", env=env)
+    assert "(homepage.W001) SQLite database 'default' lacks" in result.stderr
+    for missing in ("transaction_mode IMMEDIATE", "a timeout", "journal_mode=WAL", "synchronous"):
+        assert missing in result.stderr
+    # With the project's settings there is nothing to say.
+    assert "System check identified no issues" in manage("check", env=sqlite_env(tmp_path)).stdout
+
+
+def test_the_test_run_has_the_default_settings(settings):
+    # pytest-django adds the test client's "testserver" to the defaults.
+    assert settings.ALLOWED_HOSTS == ["127.0.0.1", "localhost", "[::1]", "testserver"]
+    assert settings.DEBUG is False
+    assert settings.TIME_ZONE == "UTC"
+
+
+def test_what_the_caller_exported_does_not_reach_the_tests():
+    """ALLOWED_HOSTS='*', DEBUG=1 and the like in the caller's shell change no result."""
+    exported = {"ALLOWED_HOSTS": "*", "DEBUG": "1", "TIME_ZONE": "Asia/Tokyo"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+        + [f"{__file__}::test_the_test_run_has_the_default_settings"],
+        cwd=ROOT,
+        env=os.environ | exported,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -62,11 +62,11 @@ def test_content_is_realistic():
     seed("--entries", "200", "--comments-per-entry", "3")
     entries = list(Entry.objects.all())
     bodies = "\n".join(entry.body for entry in entries)
-    for marker in ("## ", "\n- ", "\n1. ", "](https://", "```", "`"):
+    for marker in ("# ", "\n- ", "\n1. ", "](https://", "```", "`"):
         assert marker in bodies
     for entry in entries[:20]:
         assert entry.body_html == render_markdown(entry.body)
-    assert "<h2>" in entries[0].body_html or "<h2>" in entries[1].body_html
+    assert "<h2 id=" in entries[0].body_html or "<h2 id=" in entries[1].body_html
     timestamps = [entry.timestamp for entry in entries]
     assert max(timestamps) - min(timestamps) > timedelta(days=5 * 365)
     assert max(timestamps) <= timezone.now()

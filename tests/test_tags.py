@@ -241,6 +241,8 @@ def test_admin_sets_tags_with_the_autocomplete_inline(admin_client, create_entry
             "comments-INITIAL_FORMS": "0",
             "tagged_items-TOTAL_FORMS": "1",
             "tagged_items-INITIAL_FORMS": "0",
+            "images-TOTAL_FORMS": "0",
+            "images-INITIAL_FORMS": "0",
             "tagged_items-0-tag": str(tag.pk),
         },
     )

@@ -86,3 +86,10 @@ def entry_json_ld(context, entry):
         '<script type="application/ld+json">{}</script>',
         mark_safe(text.translate(JSON_SCRIPT_ESCAPES)),
     )
+
+
+@register.filter(expects_localtime=True)
+def datetime_attr(value):
+    """A time for <time datetime="...">: ISO 8601 to the second (the HTML spec allows at most
+    3 digits of a fraction, where Django's date:"c" writes microseconds)."""
+    return value.isoformat(timespec="seconds") if value else ""

@@ -3,9 +3,11 @@
 import os
 import sqlite3
 import sys
+import tarfile
 from datetime import datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from tqdm import tqdm
@@ -21,7 +23,10 @@ class Command(BaseCommand):
         "SQLite's online backup API, while the site goes on reading and writing. The copy is "
         "one consistent moment of the database, a single file (no -wal) checked with "
         "PRAGMA integrity_check. Restore: stop the server, put the copy in place of the "
-        "database file, delete its -wal and -shm files, start the server."
+        "database file, delete its -wal and -shm files, start the server. The uploaded "
+        "images (MEDIA_ROOT) go into DEST.media.tar beside it, copied after the database so "
+        "every image the copy names is in it; restore with tar -xf DEST.media.tar -C "
+        "MEDIA_ROOT."
     )
 
     def add_arguments(self, parser):
@@ -30,8 +35,11 @@ class Command(BaseCommand):
             "--overwrite", action="store_true", help="replace DEST if it already exists"
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        parser.add_argument(
+            "--no-media", action="store_true", help="copy the database only, not the uploads"
+        )
 
-    def handle(self, dest, overwrite, database, **kwargs):
+    def handle(self, dest, overwrite, database, no_media=False, **kwargs):
         source = self.source_path(database)
         dest = Path(dest)
         if dest.is_dir():
@@ -57,6 +65,27 @@ class Command(BaseCommand):
             f"Backed up {entries} entries and {comments} comments ({size:.1f} MiB) to {dest}; "
             "integrity check ok."
         )
+        if not no_media:
+            self.copy_media(Path(settings.MEDIA_ROOT), dest.with_name(f"{dest.name}.media.tar"))
+
+    def copy_media(self, media_root: Path, archive: Path):
+        """Every file under MEDIA_ROOT into one tar (names relative to it), written whole."""
+        partial = archive.with_name(f".{archive.name}.partial")
+        count = 0
+        try:
+            with tarfile.open(partial, "w") as tar:
+                if media_root.is_dir():
+                    for path in sorted(media_root.rglob("*")):
+                        if path.is_file():
+                            tar.add(path, arcname=str(path.relative_to(media_root)))
+                            count += 1
+            os.replace(partial, archive)
+        except OSError as exc:
+            raise CommandError(f"Copying the uploads in {media_root} failed: {exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        size = archive.stat().st_size / 2**20
+        self.stdout.write(f"Backed up {count} uploaded files ({size:.1f} MiB) to {archive}.")
 
     def source_path(self, database) -> Path:
         connection = connections[database]

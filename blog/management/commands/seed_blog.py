@@ -65,7 +65,7 @@ def markdown_body(rng):
     """An entry body in Markdown: paragraphs, headings, lists, links, code."""
     parts = [paragraph(rng)]
     for _section in range(rng.randint(1, 3)):
-        parts.append(f"## {sentence(rng, 2, 5).rstrip('.?!')}")
+        parts.append(f"# {sentence(rng, 2, 5).rstrip('.?!')}")
         parts.append(paragraph(rng))
         kind = rng.randrange(4)
         if kind == 0:
@@ -178,6 +178,7 @@ class Command(BaseCommand):
                         timestamp=timestamp,
                         featured=rng.random() < 0.05,
                         comments_enabled=rng.random() < 0.95,
+                        is_draft=False,
                     )
                     batch.append(entry)
                     created = timestamp
