@@ -124,11 +124,20 @@ def current_version() -> Version | None:
     return _parsed["version"]
 
 
+def _hand_over(path: Path) -> None:
+    """As root (a manage.py command): what root creates goes to the owner of the folder
+    above it, the server's user, who must go on writing there."""
+    if os.geteuid() == 0:
+        above = path.parent.stat()
+        os.chown(path, above.st_uid, above.st_gid)
+
+
 def _write_state(version: Version) -> None:
     """Atomically: Apache's RewriteMap reads "current", the processes all three."""
     root = pages_root()
     temporary = root / f".generation-{secrets.token_hex(4)}"
     temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
+    _hand_over(temporary)
     os.replace(temporary, root / "generation")
 
 
@@ -136,9 +145,12 @@ def _write_state(version: Version) -> None:
 def _locked():
     """One process at a time changes the version or writes into the live generation."""
     root = pages_root()
-    root.mkdir(exist_ok=True)  # not its parents: a missing data folder is a fault, not new
+    if not root.is_dir():
+        root.mkdir()  # not its parents: a missing data folder is a fault, not new
+        _hand_over(root)
     lock = os.open(root / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
     try:
+        _hand_over(root / ".lock")
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
     finally:
@@ -148,7 +160,9 @@ def _locked():
 def prepare() -> None:
     """Create the pages folder and a version that has expired: Apache's RewriteMap needs the
     file when it starts, and the first request (or the clock) starts a real generation."""
-    pages_root().mkdir(parents=True, exist_ok=True)
+    if not pages_root().is_dir():
+        pages_root().mkdir(parents=True)
+        _hand_over(pages_root())
     with _locked():
         if current_version() is None:
             _write_state(Version("none", 0.0, 0, 0.0))
@@ -171,10 +185,7 @@ def renew(using: str = DEFAULT_DB_ALIAS, keep_since: float | None = None) -> Non
         version = Version(name, now, 0, min(expires, change or expires))
         directory = pages_root() / version.generation
         directory.mkdir()
-        owner = pages_root().stat()
-        if os.geteuid() == 0 and owner.st_uid != 0:
-            # manage.py run as root (a seed, an import): the server's user writes the pages.
-            os.chown(directory, owner.st_uid, owner.st_gid)
+        _hand_over(directory)
         _write_state(version)
         _remove_old_generations(version.generation, now)
 
