@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.files.storage import default_storage
+from django.db import models
 from django.db.models import Count, F
 from django.urls import reverse
 from django.utils.html import format_html
@@ -36,8 +37,23 @@ class PreviewMixin:
 class CommentInline(admin.TabularInline):
     model = Comment
     extra = 0
-    fields = ["name", "text", "created", "is_public"]
-    readonly_fields = ["created"]
+    fields = ["name", "text", "parent", "created", "is_public"]
+    readonly_fields = ["parent", "created"]
+
+
+class ThreadFilter(admin.SimpleListFilter):
+    title = _("thread")
+    parameter_name = "thread"
+
+    def lookups(self, request, model_admin):
+        return [("first", _("First comments")), ("replies", _("Replies"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "first":
+            return queryset.filter(parent=None)
+        if self.value() == "replies":
+            return queryset.exclude(parent=None)
+        return queryset
 
 
 class EntryImageInline(admin.TabularInline):
@@ -199,35 +215,72 @@ class EntryAdmin(PreviewMixin, admin.ModelAdmin):
 
 @admin.register(Comment)
 class CommentAdmin(admin.ModelAdmin):
-    list_display = ["short_text", "entry", "name", "created", "is_public", "ip_address"]
-    list_filter = ["is_public", "created"]
-    search_fields = ["text", "name", "entry__title"]
-    list_select_related = ["entry"]
+    list_display = [
+        "short_text", "entry", "name", "reply_to", "by_author", "created", "is_public", "is_spam",
+        "ip_address",
+    ]  # fmt: skip
+    list_filter = ["is_public", "is_spam", ThreadFilter, "created"]
+    search_fields = ["text", "name", "email", "entry__title"]
+    list_select_related = ["entry", "parent"]
     date_hierarchy = "created"
     ordering = ["-created", "-id"]
-    raw_id_fields = ["entry"]
-    actions = ["show_comments", "hide_comments"]
+    raw_id_fields = ["entry", "parent", "user"]
+    actions = ["show_comments", "hide_comments", "mark_spam"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description=_("comment"))
     def short_text(self, obj):
         return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
 
+    def save_model(self, request, obj, form, change):
+        # Ticking "visible" approves like the list's action: subscribers hear of the reply.
+        approving = change and "is_public" in form.changed_data and obj.is_public
+        if approving:
+            obj.is_public = False
+        super().save_model(request, obj, form, change)
+        if approving:
+            Comment.objects.filter(pk=obj.pk).approve()
+            obj.is_public, obj.is_spam = True, False
+
+    @admin.display(description=_("reply to"), ordering="parent")
+    def reply_to(self, obj):
+        if obj.parent is None:
+            return "—"
+        url = reverse("admin:blog_comment_change", args=[obj.parent.pk])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.parent.pk, obj.parent.display_name)
+
+    @admin.display(description=_("author"), boolean=True)
+    def by_author(self, obj):
+        return obj.by_author
+
     @admin.action(description=_("Show (approve) the selected comments"))
     def show_comments(self, request, queryset):
-        self._set_public(request, queryset, True)
+        count = queryset.approve()
+        self.message_user(
+            request,
+            ngettext("%d comment is now visible.", "%d comments are now visible.", count) % count,
+        )
 
     @admin.action(description=_("Hide the selected comments"))
     def hide_comments(self, request, queryset):
-        self._set_public(request, queryset, False)
-
-    def _set_public(self, request, queryset, is_public):
-        count = queryset.update(is_public=is_public)
-        message = (
-            ngettext("%d comment is now visible.", "%d comments are now visible.", count)
-            if is_public
-            else ngettext("%d comment is now hidden.", "%d comments are now hidden.", count)
+        count = queryset.update(is_public=False)
+        self.message_user(
+            request,
+            ngettext("%d comment is now hidden.", "%d comments are now hidden.", count) % count,
         )
-        self.message_user(request, message % count)
+
+    @admin.action(description=_("Mark the selected comments as spam"))
+    def mark_spam(self, request, queryset):
+        count = queryset.mark_spam()
+        self.message_user(
+            request,
+            ngettext(
+                "%d comment is marked as spam; its address will always wait for approval.",
+                "%d comments are marked as spam; their addresses will always wait for approval.",
+                count,
+            )
+            % count,
+        )
 
 
 @admin.register(Page)

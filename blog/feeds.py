@@ -156,9 +156,15 @@ class EntryCommentsFeed(Feed):
         return settings.BLOG_AUTHOR
 
     def items(self, obj):
-        return obj.visible_comments().select_related("entry").reverse()[:50]
+        comments = obj.comments.public().select_related("entry", "parent")
+        return comments.order_by("-created", "-id")[:50]
 
     def item_title(self, item):
+        if item.parent is not None:
+            return _("Reply by %(name)s to %(parent)s") % {
+                "name": item.display_name,
+                "parent": item.parent.display_name,
+            }
         return _("Comment by %(name)s") % {"name": item.display_name}
 
     def item_description(self, item):
@@ -166,6 +172,9 @@ class EntryCommentsFeed(Feed):
 
     def item_author_name(self, item):
         return item.display_name
+
+    def item_author_link(self, item):
+        return item.website or None
 
     def item_pubdate(self, item):
         return item.created

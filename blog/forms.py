@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -7,19 +8,38 @@ from blog import spam
 from blog.models import Comment, Entry
 
 
+def https_by_default(db_field, **kwargs):
+    """Model form fields, with "example.org" in a URL field read as https://example.org."""
+    if isinstance(db_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
 class CommentForm(forms.ModelForm):
-    # Hidden from people by CSS; bots that fill every field give themselves away.
-    website = forms.CharField(required=False, label=_("Leave this field empty"))
+    # Hidden from people by CSS; bots that fill every field give themselves away. Named as
+    # WordPress names its website field, which spam bots fill in without looking.
+    url = forms.CharField(required=False, label=_("Leave this field empty"))
+    reply_to = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Comment
-        fields = ["name", "text"]
+        fields = ["name", "email", "website", "text", "notify"]
+        formfield_callback = https_by_default
         widgets = {
             # maxlength comes from the model fields.
             "text": forms.Textarea(attrs={"rows": 5}),
             "name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "email"}),
+            "website": forms.URLInput(attrs={"autocomplete": "url"}),
         }
-        labels = {"name": _("Name (optional)"), "text": _("Comment")}
+        labels = {
+            "name": _("Name (optional)"),
+            "email": _("E-mail (optional, never shown)"),
+            "website": _("Website (optional)"),
+            "text": _("Comment"),
+            "notify": _("Tell me about replies"),
+        }
+        help_texts = {"email": "", "website": "", "notify": ""}
         error_messages = {
             "text": {
                 "required": _("Please write a comment."),
@@ -33,14 +53,31 @@ class CommentForm(forms.ModelForm):
                     "Names are limited to %(limit_value)d characters (this one has %(show_value)d)."
                 ),
             },
+            "email": {"invalid": _("Please give a valid e-mail address, or none.")},
+            "website": {
+                "invalid": _("Please give a web address starting with http:// or https://."),
+                "max_length": _(
+                    "Web addresses are limited to %(limit_value)d characters "
+                    "(this one has %(show_value)d)."
+                ),
+            },
         }
 
-    def __init__(self, *args, entry, **kwargs):
+    def __init__(self, *args, entry, user=None, **kwargs):
         self.entry = entry
+        # Staff comment as themselves: their account gives the name, and they follow
+        # conversations in the admin rather than by mail.
+        self.user = user if user is not None and user.is_staff else None
         super().__init__(*args, **kwargs)
+        self.parent = None
+        if self.user is not None:
+            for name in ("name", "email", "website", "notify", "url"):
+                del self.fields[name]
+        else:
+            self.fields["notify"].label_suffix = ""  # a checkbox's label follows it
 
-    def clean_website(self):
-        if self.cleaned_data["website"]:
+    def clean_url(self):
+        if self.cleaned_data["url"]:
             # Shown above the form: the field itself is hidden, so its own error would be too.
             self.add_error(
                 None,
@@ -53,6 +90,34 @@ class CommentForm(forms.ModelForm):
                 ),
             )
         return ""
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if spam.impersonates_author(name):
+            raise forms.ValidationError(
+                _(
+                    "“%(name)s” is the author’s name (or reads like it). Please comment "
+                    "under a name of your own."
+                ),
+                code="impersonation",
+                params={"name": name},
+            )
+        return name
+
+    def clean_reply_to(self):
+        pk = self.cleaned_data["reply_to"]
+        if pk is None:
+            return None
+        self.parent = self.entry.comments.public().filter(pk=pk).first()
+        if self.parent is None:
+            raise forms.ValidationError(
+                _(
+                    "The comment you are answering is no longer shown. Copy your text and "
+                    "post it as a new comment."
+                ),
+                code="parent_gone",
+            )
+        return pk
 
     def clean_text(self):
         text = self.cleaned_data["text"]
@@ -74,11 +139,17 @@ class CommentForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.entry.comments_open:
             raise forms.ValidationError(_("Comments are closed for this entry."), code="closed")
+        if cleaned.get("notify") and not cleaned.get("email"):
+            self.add_error("email", _("Please give your e-mail address to hear about replies."))
         return cleaned
 
     def comment_fields(self) -> dict:
         """What Comment.objects.post() stores (the honeypot is checked, not kept)."""
-        return {name: self.cleaned_data[name] for name in self._meta.fields}
+        fields = {
+            name: self.cleaned_data[name] for name in self._meta.fields if name in self.fields
+        }
+        fields.setdefault("name", "")
+        return {**fields, "parent": self.parent, "user": self.user}
 
 
 class SearchForm(forms.Form):

@@ -4,9 +4,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.core.validators import URLValidator
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +27,7 @@ SLUG_MAX_LENGTH = 120
 RELATED_ENTRIES = 5
 COMMENT_TEXT_MAX_LENGTH = 500
 COMMENT_NAME_MAX_LENGTH = 80
+COMMENT_WEBSITE_MAX_LENGTH = 200
 # A second identical post within this time is the same comment (a double click, a reload).
 DUPLICATE_WINDOW = timedelta(minutes=30)
 
@@ -320,8 +323,17 @@ class Entry(models.Model):
         """The published entries just before and after this one, as (older, newer)."""
         return Entry.objects.published().neighbours(self)
 
-    def visible_comments(self):
-        return self.comments.public().order_by("created", "id")
+    def visible_comments(self) -> list["Comment"]:
+        """The conversation readers see: first comments oldest first, each with its visible
+        replies oldest first in .thread. One query, however many threads."""
+        comments = list(self.comments.public().order_by("created", "id"))
+        threads = {comment.pk: comment for comment in comments if comment.parent_id is None}
+        for comment in comments:
+            comment.thread = []
+        for comment in comments:
+            if comment.parent_id in threads:
+                threads[comment.parent_id].thread.append(comment)
+        return list(threads.values())
 
     def related(self):
         """Up to RELATED_ENTRIES published entries sharing most tags with this one, newest
@@ -454,18 +466,50 @@ class EntryImage(models.Model):
 
 class CommentQuerySet(SignalFreeWrites):
     def public(self):
-        """Comments readers may see (not hidden by a moderator)."""
-        return self.filter(is_public=True)
+        """Comments readers may see: approved, not spam, and not replies in a thread whose
+        first comment is hidden (the replies are kept, for the admin)."""
+        return self.filter(is_public=True, is_spam=False).filter(
+            Q(parent=None) | Q(parent__is_public=True, parent__is_spam=False)
+        )
 
-    def post(self, entry, client: str, *, name: str, text: str) -> tuple["Comment", bool]:
-        """A reader's validated comment: (the new comment, True), or (the same comment they
-        posted within DUPLICATE_WINDOW, False). Raises spam.RateLimited; admins hear of new
-        ones once they are committed."""
+    def trusted_email(self, email: str) -> bool:
+        """Moderation learns: an address with an approved comment and none marked as spam."""
+        if not email:
+            return False
+        verdicts = set(self.filter(email=email).values_list("is_public", "is_spam").distinct())
+        return (True, False) in verdicts and not any(is_spam for _public, is_spam in verdicts)
+
+    def post(
+        self,
+        entry,
+        client: str,
+        *,
+        name: str,
+        text: str,
+        parent: "Comment | None" = None,
+        user=None,
+        email: str = "",
+        notify: bool = False,
+        website: str = "",
+    ) -> tuple["Comment", bool]:
+        """A reader's validated comment, or a reply to parent: (the new comment, True), or
+        (the same comment they posted within DUPLICATE_WINDOW, False). Raises
+        spam.RateLimited. A staff user's comment is theirs, under their name, and never
+        waits for moderation. Admins and the thread's subscribers hear of it once it is
+        committed (subscribers once it is visible)."""
+        if parent is not None:
+            if parent.entry_id != entry.pk:
+                raise ValueError("A reply must belong to its parent's entry.")
+            # One level deep: a reply to a reply joins the thread of the first comment.
+            parent = parent.parent if parent.parent_id else parent
+        if user is not None:
+            name = author_name(user)
+        email = normalize_email(email)
         with transaction.atomic():
             # Serialise comments per entry so a double click cannot slip two copies in.
             Entry.objects.select_for_update().filter(pk=entry.pk).first()
             duplicate = entry.comments.filter(
-                text=text, name=name, created__gte=timezone.now() - DUPLICATE_WINDOW
+                text=text, name=name, parent=parent, created__gte=timezone.now() - DUPLICATE_WINDOW
             ).first()
             if duplicate is not None:
                 return duplicate, False
@@ -475,18 +519,106 @@ class CommentQuerySet(SignalFreeWrites):
                 )
             comment = self.create(
                 entry=entry,
+                parent=parent,
+                user=user,
                 name=name,
                 text=text,
+                email=email,
+                notify=notify and bool(email),
+                website=website,
                 ip_address=spam.valid_ip(client),
-                is_public=not settings.BLOG_COMMENTS_MODERATED,
+                is_public=self._approved_at_once(user, email),
             )
-            transaction.on_commit(lambda: notifications.new_comment(comment))
+            if user is None:  # the admins need no mail about their own comments
+                transaction.on_commit(lambda: notifications.new_comment(comment))
+            if comment.is_public and parent is not None:
+                transaction.on_commit(lambda: notifications.new_reply(comment))
         return comment, True
+
+    def _approved_at_once(self, user, email: str) -> bool:
+        if user is not None:
+            return True  # the author's own voice
+        if email and self.filter(email=email, is_spam=True).exists():
+            return False  # an address once marked as spam always waits
+        return not settings.BLOG_COMMENTS_MODERATED or self.trusted_email(email)
+
+    def approve(self) -> int:
+        """Show these comments to readers (not spam after all); subscribers hear of the
+        replies among them that were waiting, once this commits."""
+        waiting = list(self.filter(parent__isnull=False, is_public=False).select_related("entry"))
+        count = self.update(is_public=True, is_spam=False)
+        for reply in waiting:
+            transaction.on_commit(functools.partial(notifications.new_reply, reply))
+        return count
+
+    def mark_spam(self) -> int:
+        """Out of everything readers see, and the addresses never approved at once again."""
+        return self.update(is_spam=True, is_public=False)
+
+    def subscriptions(self, comment_pk: int):
+        """The subscriptions an unsubscribe link made for this comment ends: its address's,
+        in its thread."""
+        comment = self.filter(pk=comment_pk).exclude(email="").first()
+        if comment is None:
+            return self.none()
+        thread = comment.parent_id or comment.pk
+        return self.filter(Q(pk=thread) | Q(parent=thread), email=comment.email, notify=True)
+
+    def subscribers(self, reply: "Comment") -> list["Comment"]:
+        """One visible comment per address that asked to hear about replies in reply's
+        thread (its first comment and earlier replies), except reply's own author's."""
+        thread = self.public().filter(
+            Q(pk=reply.parent_id) | Q(parent=reply.parent_id, created__lte=reply.created),
+            notify=True,
+        )
+        thread = thread.exclude(email="").exclude(pk=reply.pk).order_by("created", "id")
+        if reply.email:
+            thread = thread.exclude(email=reply.email)
+        first_per_address = {}
+        for comment in thread:
+            first_per_address.setdefault(comment.email, comment)
+        return list(first_per_address.values())
+
+
+def normalize_email(email: str) -> str:
+    """Addresses compared and stored in one form (lower case: no mail system we send to
+    treats the local part's case as meaningful)."""
+    return email.strip().lower()
+
+
+def author_name(user) -> str:
+    """The name a staff user's comments are shown under."""
+    return (user.get_full_name() or user.get_username())[:COMMENT_NAME_MAX_LENGTH]
+
+
+def hide_replies(collector, field, sub_objs, using):
+    """on_delete for a reply's parent: the replies stay in the database, hidden from readers
+    (an admin may show them again, as comments of their own)."""
+    collector.add_field_update(field, None, sub_objs)
+    collector.add_field_update(sub_objs.model._meta.get_field("is_public"), False, sub_objs)
 
 
 class Comment(models.Model):
     entry = models.ForeignKey(
         Entry, on_delete=models.CASCADE, related_name="comments", verbose_name=_("entry")
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=hide_replies,
+        null=True,
+        blank=True,
+        related_name="replies",
+        verbose_name=_("reply to"),
+        help_text=_("A first comment of the same entry: replies are one level deep."),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+        help_text=_("Set when a staff user wrote it on the site: shown with an “Author” mark."),
     )
     name = models.CharField(
         _("name"),
@@ -495,9 +627,39 @@ class Comment(models.Model):
         help_text=_("Shown as “Anonymous” when empty."),
     )
     text = models.CharField(_("comment"), max_length=COMMENT_TEXT_MAX_LENGTH)
+    # db_default on the fields added later: rows inserted without them (raw SQL, the code
+    # still running while the migration runs) get the same value the ORM would give.
+    email = models.EmailField(
+        _("e-mail"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Never shown to readers; deleted with the comment."),
+    )
+    notify = models.BooleanField(
+        _("tell about replies"),
+        default=False,
+        db_default=False,
+        help_text=_("Mail the address about new replies in this conversation."),
+    )
+    website = models.URLField(
+        _("website"),
+        max_length=COMMENT_WEBSITE_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text=_("Shown as the commenter's name linked, rel=“nofollow ugc”."),
+    )
     created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     is_public = models.BooleanField(
         _("visible"), default=True, help_text=_("Hidden comments are not shown to readers.")
+    )
+    is_spam = models.BooleanField(
+        _("spam"),
+        default=False,
+        db_default=False,
+        help_text=_("Never shown; its e-mail address is never approved at once again."),
     )
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
@@ -510,6 +672,8 @@ class Comment(models.Model):
         verbose_name_plural = _("comments")
         indexes = [
             models.Index(fields=["entry", "is_public", "created"], name="comment_entry_idx"),
+            # Moderation that learns looks addresses up.
+            models.Index(fields=["email"], condition=~Q(email=""), name="comment_email_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -519,6 +683,7 @@ class Comment(models.Model):
             models.CheckConstraint(
                 condition=Q(name__length__lte=COMMENT_NAME_MAX_LENGTH), name="comment_name_length"
             ),
+            models.CheckConstraint(condition=~Q(parent=F("pk")), name="comment_not_own_reply"),
         ]
 
     def __str__(self):
@@ -527,9 +692,28 @@ class Comment(models.Model):
     def get_absolute_url(self):
         return f"{self.entry.get_absolute_url()}#c{self.pk}"
 
+    def clean(self):
+        # The rules post() follows, for the admin's forms (a database CHECK cannot see
+        # another row).
+        if self.parent_id is None:
+            return
+        parent = self.parent
+        if parent.parent_id is not None or parent.pk == self.pk:
+            raise ValidationError(
+                {"parent": _("Replies are one level deep: choose a first comment.")}
+            )
+        if parent.entry_id != self.entry_id:
+            raise ValidationError({"parent": _("A reply belongs to the entry of its comment.")})
+        if self.pk and self.replies.exists():
+            raise ValidationError({"parent": _("A comment with replies cannot become a reply.")})
+
     @property
     def display_name(self) -> str:
         return self.name or _("Anonymous")
+
+    @property
+    def by_author(self) -> bool:
+        return self.user_id is not None
 
 
 class TaggedEntry(TaggedItemBase):

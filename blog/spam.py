@@ -10,6 +10,7 @@ limit and the duplicate window stay (docs/caching.md).
 import ipaddress
 import re
 import time
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
@@ -55,3 +56,48 @@ def valid_ip(address: str) -> str | None:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+# -- posing as the author -------------------------------------------------------------
+
+# Names nobody but the site's staff may comment under, besides the staff's own names.
+RESERVED_NAMES = (
+    "admin", "administrator", "author", "the author", "moderator", "webmaster", "staff",
+)  # fmt: skip
+# Latin look-alikes NFKC leaves alone (lower-case Cyrillic and Greek, after casefold).
+CONFUSABLES = str.maketrans(
+    {
+        **dict(zip("авеһіјкмнорсѕтухԁԛԝӏ", "abehijkmhopcstyxdqwl", strict=True)),
+        **dict(zip("αβεηικμνορτυχ", "abenikuvoptux", strict=True)),
+        "ı": "i",
+        "ɑ": "a",
+    }
+)
+
+
+def name_key(name: str) -> str:
+    """A name as a person reads it: width, case, accents, look-alike letters, invisible
+    characters, spacing and punctuation make no difference."""
+    name = unicodedata.normalize("NFKC", name).casefold()
+    decomposed = unicodedata.normalize("NFKD", name).translate(CONFUSABLES)
+    # Keep letters and digits only: drops combining accents (Mn), zero-width and other
+    # format characters (Cf), spaces, dots, dashes.
+    return "".join(ch for ch in decomposed if unicodedata.category(ch)[0] in "LN")
+
+
+def impersonates_author(name: str) -> bool:
+    """Whether an anonymous commenter's name reads as the author's, a staff user's, or a
+    role's ("admin", "author", ...)."""
+    from django.contrib.auth import get_user_model
+
+    key = name_key(name)
+    if not key:
+        return False
+    reserved = {name_key(n) for n in (*RESERVED_NAMES, settings.BLOG_AUTHOR)}
+    if key in reserved:
+        return True
+    staff = get_user_model().objects.filter(is_staff=True)
+    for user in staff.only("username", "first_name", "last_name"):
+        if key in {name_key(user.get_full_name()), name_key(user.get_username())}:
+            return True
+    return False

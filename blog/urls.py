@@ -31,6 +31,7 @@ urlpatterns = [
     path("tags/<slug:slug>/feed/json/", feeds.JSONTagFeed(), name="tag-feed-json"),
     path("pages/<slug:slug>/", views.PageView.as_view(), name="page"),
     path("search/", views.EntrySearchView.as_view(), name="search"),
+    path("unsubscribe/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
     path("preview/", views.preview, name="preview"),
     path(
         "sitemap.xml",

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django.views.generic import (
@@ -12,10 +13,11 @@ from django.views.generic import (
     DetailView,
     ListView,
     MonthArchiveView,
+    TemplateView,
     YearArchiveView,
 )
 
-from blog import cache, spam
+from blog import cache, notifications, spam
 from blog.forms import CommentForm, PreviewForm, SearchForm
 from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
@@ -153,11 +155,24 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["older"], context["newer"] = self.object.neighbours()
-        context["comments"] = self.object.visible_comments()
+        comments = context["comments"] = self.object.visible_comments()
         context["related"] = self.object.related()
-        if "form" not in context and self.object.comments_open:
-            context["form"] = CommentForm(entry=self.object)
+        form = context.get("form")
+        if form is None and self.object.comments_open:
+            form = context["form"] = self.comment_form()
+        if form is not None:
+            # ?reply_to=<id> (a Reply link, no JavaScript) puts the form under that comment.
+            shown = {c.pk for c in comments} | {r.pk for c in comments for r in c.thread}
+            asked = _int(
+                form["reply_to"].value() if form.is_bound else self.request.GET.get("reply_to")
+            )
+            context["reply_to"] = asked if asked in shown else None
+            if not form.is_bound:
+                form.initial["reply_to"] = context["reply_to"]
         return context
+
+    def comment_form(self, data=None):
+        return CommentForm(data, entry=self.object, user=self.request.user)
 
     def post(self, request, *args, **kwargs):
         if request.user.is_authenticated:
@@ -168,7 +183,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def post_comment(self, request, *args, **kwargs):
         self.object = self.get_object()
-        form = CommentForm(request.POST, entry=self.object)
+        form = self.comment_form(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
         try:
@@ -184,6 +199,36 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             messages.info(request, _("Thank you. Your comment will appear once it is approved."))
             return redirect(self.object)
         return redirect(comment)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # the signed link is the credential (RFC 8058)
+@method_decorator(never_cache, name="dispatch")
+class UnsubscribeView(TemplateView):
+    """The link in reply mails: GET asks (mail scanners follow links), POST unsubscribes,
+    also straight from a mail client's own button (List-Unsubscribe-Post)."""
+
+    template_name = "blog/unsubscribe.html"
+
+    def dispatch(self, request, *args, token, **kwargs):
+        self.comment_pk = notifications.unsubscribe_target(token)
+        if self.comment_pk is None:
+            return self.render_to_response({"state": "invalid"}, status=400)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        subscribed = Comment.objects.subscriptions(self.comment_pk).exists()
+        return self.render_to_response({"state": "ask" if subscribed else "already"})
+
+    def post(self, request, *args, **kwargs):
+        ended = Comment.objects.subscriptions(self.comment_pk).update(notify=False)
+        return self.render_to_response({"state": "done" if ended else "already"})
 
 
 class EntrySearchView(BlogViewMixin, ListView):

@@ -272,6 +272,11 @@ LOGGING = {
 # redirect, no secure-only cookies, no HSTS. Everywhere else HTTPS is the default.
 HTTPS = env_bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# The site's address in mails (links to replies, unsubscribe links), which have no request.
+BLOG_SITE_URL = os.environ.get(
+    "BLOG_SITE_URL",
+    f"{'https' if HTTPS else 'http'}://{ALLOWED_HOSTS[0].lstrip('.*') or 'localhost'}",
+)
 # Health probes ask over plain HTTP on the machine itself; a redirect would read as "down".
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = HTTPS

@@ -52,7 +52,7 @@ and never follows redirects, so ``Response.status`` is what the server said:
 * ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
   return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
 * ``post_comment(entry_path, text, name="")`` GETs the entry, fills the comment form as a
-  person would (an empty ``website``; the page carries no token) and POSTs it.
+  person would (an empty honeypot ``url``; the page carries no token) and POSTs it.
   Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
   Mind the rate limit (BLOG_COMMENT_RATE).
 * ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
@@ -413,12 +413,16 @@ class Browser:
             },
         )
 
-    def post_comment(self, entry_path: str, text: str, name: str = "") -> Response:
-        page = self.get(entry_path)
+    def post_comment(
+        self, entry_path: str, text: str, name: str = "", reply_to: int | None = None
+    ) -> Response:
+        """GET the entry's page (with the comment's Reply link when reply_to is given) and
+        post its comment form as a person would."""
+        page = self.get(entry_path + (f"?reply_to={reply_to}" if reply_to else ""))
         if page.status != 200:
             return page
         action, fields = form_fields(page.text)
         if action is None:
             raise AssertionError(f"no comment form on {entry_path}")
-        fields.update(name=name, text=text, website="")
+        fields.update(name=name, text=text, url="")
         return self.post(action.split("#")[0] or entry_path, fields)

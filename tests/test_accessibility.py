@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
+from blog import notifications
 from blog.models import Comment, Entry, Page
 from tests.browser import DESKTOP, PHONE
 
@@ -36,16 +37,27 @@ def make_site():
         )
         entry.tags.add("django", f"topic-{i % 3}")
         entries.append(entry)
-    Comment.objects.create(entry=entries[-1], name="Ann", text="Nice, see https://example.org")
+    ann = Comment.objects.create(
+        entry=entries[-1],
+        name="Ann",
+        text="Nice, see https://example.org",
+        website="https://ann.example/",
+        email="ann@example.org",
+        notify=True,
+    )
+    Comment.objects.create(entry=entries[-1], parent=ann, name="Bob", text="Agreed.")
     Page.objects.create(title="About", slug="about", body="About *me*.", nav_order=1)
     return entries
 
 
 def page_urls(entries):
+    ann = Comment.objects.get(name="Ann")
     return {
         "index": reverse("blog:index"),
         "index-page-2": reverse("blog:index") + "?page=2",
         "entry": entries[-1].get_absolute_url(),
+        "entry-reply-form": f"{entries[-1].get_absolute_url()}?reply_to={ann.pk}",
+        "unsubscribe": notifications.unsubscribe_url(ann),
         "tag": reverse("blog:tag", kwargs={"slug": "django"}),
         "tag-index": reverse("blog:tag-index"),
         "year": reverse("blog:archive-year", args=[2024]),

@@ -50,8 +50,8 @@ CASES = [
     Case("name-81", 400, "limited to 80 characters (this one has 81)", {"name": "n" * 81}),
     Case("text-500-accepted", 302, "", {"text": "y" * 500}, stored=True, server=True),
     Case("name-80-accepted", 302, "", {"name": "é" * 80}, stored=True),
-    Case("no-fields", 400, "Please write a comment.", {"name": DROP, "text": DROP, "website": DROP}),
-    Case("honeypot", 400, "hidden field", {"website": "http://spam.example"}),
+    Case("no-fields", 400, "Please write a comment.", {"name": DROP, "text": DROP, "url": DROP}),
+    Case("honeypot", 400, "hidden field", {"url": "http://spam.example"}),
     Case("too-many-links", 400, "at most 2 links", {"text": LINK_LIMIT}),
     # NUL bytes and encodings.
     Case("nul-in-text", 400, "Null characters are not allowed.", {"text": "a\x00b"}, server=True),
@@ -129,7 +129,7 @@ def comment_body(fields: dict, raw: bytes) -> bytes:
 def prepare_form(case: Case, page_html: str) -> dict:
     """The comment form as the entry page rendered it, filled in, then changed by the case."""
     _action, fields = form_fields(page_html)
-    fields.update(name="Reader", text="A fine comment.", website="")
+    fields.update(name="Reader", text="A fine comment.", url="")
     fields.update(case.fields)
     return fields
 

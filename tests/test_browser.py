@@ -136,3 +136,64 @@ def test_search_page_in_the_browser(live_server, page):
     results = page.locator("article.search-result h2")
     assert sorted(results.all_inner_texts()) == ["Moving to Django", "Threads and SQLite"]
     screenshot(page, "search")
+
+
+def test_a_reader_asks_and_the_author_answers(
+    live_server, admin_page, browser, admin_user, mailoutbox, settings
+):
+    """A reader asks with their address and "Tell me about replies"; the author, logged in,
+    answers through the comment's Reply link (no JavaScript needed); the reader sees the answer
+    in the thread with the Author mark, gets one mail, and unsubscribes from its link."""
+    settings.BLOG_SITE_URL = live_server.url
+    _older, entry = make_entries()
+    reader = browser.new_context(viewport=DESKTOP).new_page()
+    errors = []
+    reader.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    reader.goto(live_server.url + entry.get_absolute_url())
+    reader.get_by_label("Name (optional)").fill("Curious")
+    reader.get_by_label("E-mail (optional, never shown)").fill("curious@example.org")
+    reader.get_by_label("Website (optional)").fill("https://curious.example/")
+    reader.get_by_label("Comment").fill("Does it hold under load?")
+    reader.get_by_label("Tell me about replies").check()
+    reader.get_by_role("button", name="Post comment").click()
+    reader.wait_for_url(re.compile(r"#c\d+$"))
+    question = Comment.objects.get(name="Curious")
+    assert (question.email, question.notify) == ("curious@example.org", True)
+    name_link = reader.locator(f"#c{question.pk} a.name")
+    assert name_link.get_attribute("rel") == "nofollow ugc"
+    assert "curious@example.org" not in reader.content()
+
+    author = admin_page
+    author.goto(live_server.url + entry.get_absolute_url())
+    author.locator(f"#c{question.pk}").get_by_role("link", name="Reply to Curious").click()
+    author.wait_for_url(f"**?reply_to={question.pk}#reply")
+    form = author.locator(f"#c{question.pk} #reply")
+    assert form.get_by_role("heading").inner_text() == "Reply to Curious"
+    assert form.locator(".badge.author").is_visible()
+    screenshot(author, "reply-form")
+    form.get_by_label("Comment").fill("It does: see the server tests.")
+    form.get_by_role("button", name="Post reply").click()
+    author.wait_for_url(re.compile(r"#c\d+$"))
+    answer = Comment.objects.get(text="It does: see the server tests.")
+    assert (answer.parent, answer.user, answer.is_public) == (question, admin_user, True)
+
+    reader.reload()
+    shown = reader.locator(f"#c{question.pk} .replies #c{answer.pk}")
+    assert shown.locator(".badge.author").inner_text() == "Author"
+    assert "It does: see the server tests." in shown.inner_text()
+    screenshot(reader, "conversation")
+
+    assert [mail.to for mail in mailoutbox] == [["curious@example.org"]]
+    body = mailoutbox[0].body
+    assert f"{live_server.url}{entry.get_absolute_url()}#c{answer.pk}" in body
+    unsubscribe = re.search(r"(http://\S+/unsubscribe/\S+/)", body).group(1)
+    reader.goto(unsubscribe)
+    reader.get_by_role("button", name="Stop these e-mails").click()
+    reader.get_by_text("you will get no more e-mails").wait_for()
+    assert not Comment.objects.get(pk=question.pk).notify
+    reader.goto(unsubscribe)
+    assert reader.get_by_text("You had already unsubscribed").is_visible()
+    assert errors == []  # nothing blocked by the Content-Security-Policy
+    # (The admin's pages, which link no icon, make the browser ask for /favicon.ico.)
+    assert [e for e in author.console_errors if "favicon.ico" not in e[1]["url"]] == []
+    reader.context.close()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def test_honeypot_filled_is_rejected_with_a_visible_message(client, create_entry):
     """A filled hidden field is refused with a message above the form, outside the hidden part."""
     entry = create_entry()
-    response = post_comment(client, entry, website="http://spam.example")
+    response = post_comment(client, entry, url="http://spam.example")
     assert response.status_code == 400
     html = response.content.decode()
     message = "a hidden field was filled in"
@@ -38,7 +38,7 @@ def test_honeypot_is_hidden_from_people_not_with_an_inline_style(client, create_
     html = client.get(create_entry().get_absolute_url()).content.decode()
     assert 'class="field hp"' in html
     assert 'aria-hidden="true"' in html
-    assert 'name="website"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
+    assert 'name="url"' in html and 'tabindex="-1"' in html and 'autocomplete="off"' in html
     assert "style=" not in html
 
 
@@ -67,7 +67,7 @@ def test_cross_origin_comments_are_refused(client, create_entry, fetch_site, ori
     if origin:
         headers["HTTP_ORIGIN"] = origin
     response = client.post(
-        entry.get_absolute_url(), {"name": "", "text": "From afar?", "website": ""}, **headers
+        entry.get_absolute_url(), {"name": "", "text": "From afar?", "url": ""}, **headers
     )
     if accepted:
         assert response.status_code == 302
@@ -84,14 +84,14 @@ def test_trusted_origins_may_post(client, create_entry, settings):
     for origin in ["https://www.example.org", "https://blog.example.net"]:
         response = client.post(
             entry.get_absolute_url(),
-            {"text": f"From {origin}", "website": ""},
+            {"text": f"From {origin}", "url": ""},
             HTTP_SEC_FETCH_SITE="cross-site",
             HTTP_ORIGIN=origin,
         )
         assert response.status_code == 302, origin
     response = client.post(
         entry.get_absolute_url(),
-        {"text": "From elsewhere", "website": ""},
+        {"text": "From elsewhere", "url": ""},
         HTTP_ORIGIN="https://example.org.evil.example",
     )
     assert response.status_code == 403
@@ -105,7 +105,7 @@ def test_staff_comments_keep_djangos_csrf_check(admin_user, create_entry):
     entry = create_entry()
     page = client.get(entry.get_absolute_url()).content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = {"text": "Staff says hi", "website": ""}
+    data = {"text": "Staff says hi", "url": ""}
     refused = client.post(entry.get_absolute_url(), data)
     assert refused.status_code == 403
     assert "The form could not be verified" in refused.content.decode()

@@ -12,6 +12,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from blog import notifications
 from homepage.errors import service_unavailable
 from tests.html_validator import assert_valid_html, html_errors
 
@@ -24,7 +25,6 @@ def page(response, status=200) -> str:
 
 
 def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, settings):
-    settings.BLOG_COMMENT_MIN_SECONDS = 0
     # Times with microseconds: Django's date:"c" would put all six digits in datetime="".
     now = timezone.now().replace(microsecond=622099)
     entry = create_entry(
@@ -35,13 +35,24 @@ def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, 
     )
     for number in range(12):  # two pages on the front page
         create_entry(title=f"Entry {number}", timestamp=now - timedelta(days=number, hours=1))
-    create_comment(entry, text="A comment\nwith https://example.org/ a link.", name="Zoë")
+    zoe = create_comment(
+        entry,
+        text="A comment\nwith https://example.org/ a link.",
+        name="Zoë",
+        website="https://zoe.example/?a=1&b=2",
+        email="zoe@example.org",
+        notify=True,
+    )
     create_comment(entry, text="Another comment.", name="")
     draft = create_entry(title="A draft", is_draft=True)
     year, month = entry.timestamp.year, entry.timestamp.strftime("%b").lower()
-    blank_comment = {"name": "", "text": " ", "website": ""}
+    blank_comment = {"name": "", "text": " ", "url": ""}
     staff = Client()
-    staff.force_login(get_user_model().objects.create_superuser("editor", "e@example.org", "x"))
+    editor = get_user_model().objects.create_superuser("editor", "e@example.org", "x")
+    staff.force_login(editor)
+    create_comment(entry, text="The author answers.", name="editor", parent=zoe, user=editor)
+    reply_page = f"{entry.get_absolute_url()}?reply_to={zoe.pk}"
+    unsubscribe = notifications.unsubscribe_url(zoe)
     strict = Client(enforce_csrf_checks=True)
 
     pages = {
@@ -50,6 +61,17 @@ def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, 
         "entry with comments": page(client.get(entry.get_absolute_url())),
         "comment form error (400)": page(
             client.post(entry.get_absolute_url(), blank_comment), status=400
+        ),
+        "reply form": page(client.get(reply_page)),
+        "reply form error (400)": page(
+            client.post(entry.get_absolute_url(), {**blank_comment, "reply_to": zoe.pk}), status=400
+        ),
+        "the author's reply form": page(staff.get(reply_page)),
+        "unsubscribe: ask": page(client.get(unsubscribe)),
+        "unsubscribe: done": page(client.post(unsubscribe)),
+        "unsubscribe: already": page(client.post(unsubscribe)),
+        "unsubscribe: forged link (400)": page(
+            client.get(reverse("blog:unsubscribe", kwargs={"token": "forged"})), status=400
         ),
         "year archive": page(client.get(reverse("blog:archive-year", args=[year]))),
         "month archive": page(client.get(reverse("blog:archive-month", args=[year, month]))),
@@ -80,6 +102,8 @@ def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, 
         ),
     }
     assert 'datetime="' in pages["entry with comments"]
+    assert 'class="comment reply"' in pages["entry with comments"]
+    assert 'id="reply"' in pages["reply form"] and 'id="reply"' in pages["the author's reply form"]
 
     assert_valid_html(pages)
 

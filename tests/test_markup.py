@@ -116,7 +116,7 @@ def test_attacks_in_comments_never_go_live(client, create_entry, attack):
     entry = create_entry()
     response = client.post(
         entry.get_absolute_url(),
-        {"name": attack[:80], "text": attack, "website": ""},
+        {"name": attack[:80], "text": attack, "url": ""},
     )
     assert response.status_code == 302
     assert Comment.objects.get().text == attack

@@ -76,6 +76,23 @@ def test_entry_page_costs_the_same_for_old_and_new_entries(client, create_entry,
     assert queries(client, entries[15].get_absolute_url()) == 6
 
 
+def test_entry_page_queries_stay_fixed_as_threads_grow(client, create_entry, create_comment):
+    """The entry page costs as many queries with one comment as with 20 threads of 5 replies:
+    replies come in the comments' one query, not one query per thread."""
+    entry = create_entry()
+    create_comment(entry)
+    one_comment = queries(client, entry.get_absolute_url())
+    for n in range(20):
+        root = create_comment(entry, text=f"Thread {n}")
+        for m in range(5):
+            create_comment(entry, text=f"Reply {n}.{m}", parent=root)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(entry.get_absolute_url()).content.decode()
+    assert len(captured.captured_queries) == one_comment <= 6
+    assert html.count('class="comment reply"') == 100
+    assert html.count('class="comment"') == 21
+
+
 def plan(queryset) -> str:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:

@@ -56,6 +56,17 @@ def test_same_seed_same_content_other_seed_other_content():
     assert [e[1] for e in snapshot()[0]] != [e[1] for e in first[0]]
 
 
+def test_entries_are_tagged_with_the_topics_of_their_titles():
+    """Each entry carries one or two tags, each named in its title, so tag pages, tag feeds
+    and related entries have something to show on a demo blog."""
+    seed("--entries", "40")
+    for entry in Entry.objects.prefetch_related("tags"):
+        names = [tag.name for tag in entry.tags.all()]
+        assert 1 <= len(names) <= 2
+        assert all(name in entry.title for name in names), (entry.title, names)
+    assert any(entry.related() for entry in Entry.objects.prefetch_related("tags"))
+
+
 def test_content_is_realistic():
     """Markdown bodies with headings, lists, links and code, rendered; timestamps over years;
     some featured; comment texts within the limit; empty and non-ASCII names."""

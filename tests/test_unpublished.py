@@ -155,7 +155,7 @@ def test_permalink_is_404_for_readers(client, entries):
 def test_comment_on_hidden_entry_is_refused(client, entries):
     """Readers cannot post comments to hidden entries."""
     for hidden in (entries["draft"], entries["scheduled"]):
-        data = {"text": "hi", "name": "", "website": ""}
+        data = {"text": "hi", "name": "", "url": ""}
         assert client.post(hidden.get_absolute_url(), data).status_code == 404
     assert Comment.objects.count() == 0
 

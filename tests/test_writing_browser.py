@@ -139,12 +139,9 @@ def test_author_writes_previews_and_publishes_a_post(browser, mod_wsgi_server, t
         for url in ("/", reader.url.split("#")[0], "/search/?q=connection"):
             axe_page.goto(url)
             axe_page.add_script_tag(path=str(AXE))
-            # Older than this work (the lead's issue 11): the front page has no h1, and the
-            # search page two unnamed search landmarks.
             violations = axe_page.evaluate(
-                "async () => (await axe.run(document, {rules: {"
-                "'page-has-heading-one': {enabled: false}, 'landmark-unique': {enabled: false}"
-                "}})).violations.map(v => [v.id, v.nodes.map(n => n.target)])"
+                "async () => (await axe.run(document)).violations"
+                ".map(v => [v.id, v.nodes.map(n => n.target)])"
             )
             assert violations == [], (url, violations)
     finally:

@@ -12,9 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.db.models import Max
+from django.utils.text import slugify
+from taggit.models import Tag
 from tqdm import tqdm
 
-from blog.models import Comment, Entry
+from blog.models import Comment, Entry, TaggedEntry
 
 # Rendering Markdown costs about a millisecond a body: 100,000 entries share this many
 # distinct bodies, so seeding stays fast while every page still renders real HTML.
@@ -149,6 +151,11 @@ class Command(BaseCommand):
         taken = set(Entry.objects.values_list("slug", flat=True))
         next_entry = (Entry.objects.aggregate(m=Max("id"))["m"] or 0) + 1
         next_comment = (Comment.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+        # An entry is tagged with the topics in its title, as an author would tag it.
+        tags = {
+            topic: Tag.objects.get_or_create(name=topic, defaults={"slug": slugify(topic)})[0]
+            for topic in TOPICS
+        }
         span = timedelta(days=365.25 * options["years"])
         step = span / max(entries, 1)
         added = 0
@@ -158,9 +165,10 @@ class Command(BaseCommand):
         )
         with progress:
             for start in range(0, entries, batch_size):
-                batch, comments = [], []
+                batch, comments, tagged = [], [], []
                 for i in range(start, min(start + batch_size, entries)):
-                    title = rng.choice(PATTERNS).format(a=rng.choice(TOPICS), b=rng.choice(TOPICS))
+                    pattern, topics = rng.choice(PATTERNS), (rng.choice(TOPICS), rng.choice(TOPICS))
+                    title = pattern.format(a=topics[0], b=topics[1])
                     if rng.random() < 0.5:
                         title = f"{title}: {sentence(rng, 2, 4).rstrip('.?!').lower()}"
                     title = title[:100]
@@ -181,6 +189,11 @@ class Command(BaseCommand):
                         is_draft=False,
                     )
                     batch.append(entry)
+                    used = topics if "{b}" in pattern else topics[:1]
+                    tagged += [
+                        TaggedEntry(content_object_id=entry.id, tag=tags[topic])
+                        for topic in dict.fromkeys(used)
+                    ]
                     created = timestamp
                     for _ in range(counts[i]):
                         created += timedelta(minutes=rng.randint(1, 60 * 24 * 3))
@@ -198,6 +211,7 @@ class Command(BaseCommand):
                             )
                         )
                 Entry.objects.bulk_create(batch)
+                TaggedEntry.objects.bulk_create(tagged)
                 Comment.objects.bulk_create(comments, batch_size=batch_size * 4)
                 added += len(comments)
                 progress.update(len(batch))
