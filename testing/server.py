@@ -51,8 +51,9 @@ and never follows redirects, so ``Response.status`` is what the server said:
 
 * ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
   return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
-* ``post_comment(entry_path, text, name="")`` GETs the entry, fills the comment form as a
-  person would (an empty honeypot ``url``; the page carries no token) and POSTs it.
+* ``post_comment(entry_path, text, name="", reply_to=None)`` GETs the entry (through the
+  comment's Reply link with ``reply_to``), fills the comment form as a person would (the
+  hidden ``reply_to``, an empty honeypot ``url``; the page carries no token) and POSTs it.
   Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
   Mind the rate limit (BLOG_COMMENT_RATE).
 * ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
