@@ -32,12 +32,21 @@ PROJECT = BENCH.parent
 sys.path.insert(0, str(PROJECT))
 
 from testing import commands  # noqa: E402
-from testing.server import PYTHON, Browser, Server, entry_links, form_fields  # noqa: E402
+from testing.commands import PYTHON  # noqa: E402
+from testing.server import (  # noqa: E402
+    Browser,
+    Server,
+    entry_links,
+    form_fields,
+    free_port,
+)
 
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
 SEED_ARGS = ["--comments-per-entry", "3", "--seed", "1"]
-CASES = ("front", "deep", "entry", "feed", "mixed")
+CASES = ("front", "deep", "entry", "feed", "static", "mixed")
+STATIC = "/static/css/site.css"  # Apache's own static-file rate, the ceiling for page files
+PEERS = Path("/work/shared/peers")
 MIB = 1024 * 1024
 
 
@@ -211,28 +220,21 @@ def wrk(url: str, seconds: float, connections: int, threads: int, script=None, a
 
 
 def mixed_plan(server: Server, path: Path) -> None:
-    """100 request slots: 5 comment POSTs (a real form's CSRF cookie, token and hidden token)."""
+    """100 request slots: 5 comment POSTs to entries whose form is open (no token to copy:
+    every reader gets the same page; the POSTs carry the site's Origin, as a browser's do)."""
     browser = Browser(server.url)
     front = browser.get("/")
     entries = entry_links(front.text)
-    posts = []
-    for entry in entries:
-        page = Browser(server.url).get(entry)
-        _action, fields = form_fields(page.text)
-        if "token" in fields and "csrftoken" in page.cookies:
-            posts.append((entry, page.cookies["csrftoken"], fields))
-        if len(posts) == 5:
-            break
+    posts = [
+        entry for entry in entries if "text" in form_fields(Browser(server.url).get(entry).text)[1]
+    ][:5]
     if not posts:
         raise RuntimeError("no entry with an open comment form on the front page")
     lines = []
     gets = ["/"] * 3 + entries[:10] + ["/?page=2", "/?page=3", "/feed/"]
     for slot in range(100):
         if slot % 20 == 10:
-            entry, cookie, fields = posts[slot // 20 % len(posts)]
-            lines.append(
-                f"POST\t{entry}\t{cookie}\t{fields['csrfmiddlewaretoken']}\t{fields['token']}"
-            )
+            lines.append(f"POST\t{posts[slot // 20 % len(posts)]}")
         else:
             lines.append(f"GET\t{gets[slot % len(gets)]}")
     path.write_text("\n".join(lines) + "\n")
@@ -292,7 +294,6 @@ VARIANTS = {"cached": {}, "uncached": {"BLOG_PAGE_CACHE_SECONDS": "0"}}
 def blog_server(entries: int, variant: str, options) -> tuple[Server, dict]:
     """A started server on a fresh copy of the seeded database, and the facts of its pages."""
     env = {
-        "BLOG_COMMENT_MIN_SECONDS": "0",
         "BLOG_COMMENT_RATE": "1000000000",
         # A shared cache (Redis) must not hand one run's pages to the next.
         "CACHE_KEY_PREFIX": f"bench-{time.time_ns()}",
@@ -320,6 +321,8 @@ def bench_case(server: Server, facts: dict, case: str, options) -> dict:
         script_args = [str(plan), server.url]
         result = run_case(server, case, server.url + "/", options, BENCH / "mixed.lua", script_args)
         result["comments_added"] = bench_comments(server, server.settings.get("DATABASE_URL"))
+    elif case == "static":
+        result = run_case(server, case, server.url + STATIC, options)
     else:
         result = run_case(server, case, server.url + facts["urls"][case], options)
         cold, warm = facts["queries"][case]
@@ -361,6 +364,97 @@ def bench_variant(variant: str, sizes, options, progress) -> tuple[dict, dict]:
     finally:
         for server, _facts in servers.values():
             server.close()
+
+
+# -- the old site, and a long mixed run -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def peer_server(venv: Path, database: Path, options):
+    """The old Flask app with scoped_session (../shared/peers), under the same mod_wsgi-express
+    settings, on its own blog.db."""
+    root = Path(tempfile.mkdtemp(prefix="homepage-peer-"))
+    root.chmod(0o755)
+    port = free_port()
+    command = [
+        str(venv / "bin" / "mod_wsgi-express"), "start-server", str(PEERS / "flask_scoped.py"),
+        "--host", "127.0.0.1", "--port", str(port), "--processes", str(options.processes),
+        "--threads", str(options.threads), "--server-root", str(root / "server"),
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        command += ["--user", "www-data", "--group", "www-data"]
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "BLOG_DB": str(database)}
+    log = open(root / "log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        command, cwd=PEERS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                if Browser(url).get("/blog").status == 200:
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError((root / "log").read_text(errors="replace")[-3000:])
+            time.sleep(0.3)
+        yield url, process.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        process.wait(30)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def peer_comparison(options) -> list[dict]:
+    """The old site's /blog and homepage's front page (cached and not) on the same 50 entries."""
+    venv = Path(options.peer_venv)
+    work = Path(tempfile.mkdtemp(prefix="homepage-peer-data-"))
+    work.chmod(0o755)
+    database = work / "blog.db"
+    subprocess.run(
+        [str(venv / "bin" / "python"), str(PEERS / "make_legacy_db.py"), "--entries", "50",
+         "--comments", "3", "--out", str(database), "--force"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    database.chmod(0o644)
+    results = []
+    load = {"connections": options.connections, "threads": options.wrk_threads}
+    try:
+        with peer_server(venv, database, options) as (url, _pid):
+            wrk(url + "/blog", options.warmup, **load)
+            result = wrk(url + "/blog", options.duration, **load)
+            results.append(dict(result, case="old Flask app /blog (50 entries, all listed)"))
+        for variant in VARIANTS:
+            env = {"BLOG_COMMENT_RATE": "1000000000", **options.env, **VARIANTS[variant]}
+            with Server(**server_options(options), env=env) as server:
+                server.manage("import_legacy_blog", str(database))
+                server.manage("shell", "-c", "from blog.cache import renew; renew()")
+                wrk(server.url + "/", options.warmup, **load)
+                result = wrk(server.url + "/", options.duration, **load)
+                results.append(dict(result, case=f"homepage / {variant} (same 50, 10 listed)"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def soak(options) -> dict:
+    """The mixed workload for options.soak seconds on 100 entries, page cache on: Apache's
+    memory at the start, its peak, and at the end."""
+    server, _facts = blog_server(100, "cached", options)
+    try:
+        plan = server.tmp / "mixed.plan"
+        mixed_plan(server, plan)
+        load = {"connections": options.connections, "threads": options.wrk_threads}
+        script = (BENCH / "mixed.lua", [str(plan), server.url])
+        with MemorySampler(server.pid, interval=1.0) as memory:
+            result = wrk(server.url + "/", options.soak, **load, script=script[0], args=script[1])
+        result["comments_added"] = bench_comments(server, server.settings.get("DATABASE_URL"))
+        result["rss"] = (memory.samples[0], max(memory.samples), memory.samples[-1])
+        return result
+    finally:
+        server.close()
 
 
 # -- the report -------------------------------------------------------------------------
@@ -418,6 +512,13 @@ def main():
         metavar="KEY=VALUE",
         help="an extra setting for the blog's servers, e.g. REDIS_URL=redis://127.0.0.1:6379/0",
     )
+    parser.add_argument(
+        "--peer-venv",
+        help="the old Flask app's virtualenv (../shared/peers/README.md): compare with it",
+    )
+    parser.add_argument(
+        "--soak", type=int, default=0, help="also run the mixed workload this many seconds"
+    )
     options = parser.parse_args()
     if options.duration is None:
         options.duration = 3 if options.quick else 10
@@ -437,7 +538,8 @@ def main():
         postgres_lock = open("/tmp/homepage-postgres.lock", "a")  # noqa: SIM115
         fcntl.flock(postgres_lock, fcntl.LOCK_SH)
     started = datetime.now(UTC)
-    total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat
+    total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat + bool(options.peer_venv)
+    total += bool(options.soak)
     with (
         tqdm(total=total, disable=not sys.stdout.isatty()) as progress,
         hello_server(options) as ceiling,
@@ -455,6 +557,15 @@ def main():
                 seconds = facts.get(entries, {}).get("seed_seconds")
                 facts[entries] = variant_facts[entries]
                 facts[entries]["seed_seconds"] = facts[entries]["seed_seconds"] or seconds
+        extras = {}
+        if options.peer_venv:
+            progress.set_description("the old site")
+            extras["peer"] = peer_comparison(options)
+            progress.update()
+        if options.soak:
+            progress.set_description(f"mixed for {options.soak} s")
+            extras["soak"] = soak(options)
+            progress.update()
         progress.set_description("hello world")
         hellos.append(run_case(ceiling, "hello", ceiling.url + "/", options))
         progress.update()
@@ -494,6 +605,32 @@ def main():
             f"mixed-workload comment POSTs: {mixed}. Apache RSS (MB) after each case: {memory}."
             + (f" Seeded in {fact['seed_seconds']:.1f} s." if fact.get("seed_seconds") else "")
         )
+    found = {(r["entries"], r["variant"], r["case"]): r for rs in runs.values() for r in rs}
+    for entries in (small, big):
+        static = found[entries, "cached", "static"]["rps"]
+        ratios = ", ".join(
+            f"{case} {found[entries, 'cached', case]['rps'] / static:.2f}"
+            for case in ("front", "deep", "entry", "feed")
+        )
+        lines.append(
+            f"- {entries:,} entries, cached ÷ Apache's static file ({static:,.0f} req/s): {ratios}."
+        )
+    for result in extras.get("peer", []):
+        lines.append(
+            f"- {result['case']}: {result['rps']:,.0f} req/s, p50 {result['p50']:.1f} ms, "
+            f"{result['non_2xx_3xx'] + result['socket_errors']} errors, "
+            f"{result['rps'] / hello['rps']:.3f} of hello."
+        )
+    if "soak" in extras:
+        result = extras["soak"]
+        start, peak, end = (megabytes(value) for value in result["rss"])
+        lines.append(
+            f"- mixed for {options.soak} s (100 entries, cached): {result['rps']:,.0f} req/s "
+            f"({result['rps'] / hello['rps']:.2f} of hello), "
+            f"{result['non_2xx_3xx'] + result['socket_errors']} errors, "
+            f"{result['posts']} POSTs sent / {result['comments_added']} stored; "
+            f"Apache RSS start {start} MB, peak {peak} MB, end {end} MB."
+        )
     lines += [
         "",
         "SQL: queries per page counted in-process with the test client, cold/warm (a second "
@@ -510,6 +647,7 @@ def main():
         "hello": hellos,
         "runs": {f"{size} {variant}": results for (size, variant), results in runs.items()},
         "facts": facts,
+        "extras": extras,
         "command": command,
     }
     (RESULTS / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str))

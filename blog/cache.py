@@ -1,45 +1,38 @@
-"""The page cache: readers' pages served without rendering, and never stale.
+"""The page cache: public pages as files that Apache serves without Python, never stale.
 
-Every cached page is stored under the site's *content version*, a token kept in the shared
-cache and replaced after every write (``bump_version``), so a write makes all cached pages
-unreachable at once, in every process. Pages also change without a write when a scheduled
-entry goes live or an entry's comments close: the version carries the times of those
-changes and counts how many have passed. ETag and Last-Modified come from the version too,
-not from the page bytes, which hold each reader's own CSRF and comment-form tokens: the
-cached copy keeps placeholders for them, filled in for every response. See docs/caching.md.
+Every anonymous reader gets the same bytes (public pages carry no CSRF or form token), so
+a page rendered once can be served to all of them. ``PageCacheMiddleware`` writes each
+cacheable page as a file, ``<pages>/<generation>/<host><path>index.<ext>``, and the rules
+from blog/apache.py let Apache answer GET and HEAD from those files, with its own ETag,
+Last-Modified and 304s. The live generation is named in ``<pages>/generation``, which
+Apache re-reads whenever it changes. A write to entries starts a new, empty generation;
+a comment deletes the files of the pages that show it; a scheduled change (an entry
+going live, comments closing) starts a new generation at its time, by the clock thread of
+every daemon process. See docs/caching.md.
 """
 
-import bisect
-import functools
-import hashlib
+import contextlib
+import fcntl
 import logging
-import re
+import os
 import secrets
+import shutil
 import threading
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.wsgi import get_bytes_from_wsgi
-from django.db import DEFAULT_DB_ALIAS, transaction
-from django.http import HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware, get_token
-from django.middleware.security import SecurityMiddleware
-from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
-from django.utils.crypto import salted_hmac
-from django.utils.http import http_date
-
-from blog import spam
-from homepage.errors import is_utf8
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 logger = logging.getLogger(__name__)
 
-# The pages readers hit most. A page outside this list is never cached.
+# The pages readers hit most. A page outside this list is never written.
 CACHED_VIEWS = frozenset(
     {
         "blog:index",
@@ -61,337 +54,384 @@ CACHED_VIEWS = frozenset(
         "blog:sitemap-section",
     }
 )
-VERSION_KEY = "blog:content-version"
-MAX_CHANGES = 100  # scheduled changes kept in the version; past the last one it is renewed
-
-CSRF_TOKEN_RE = re.compile(rb'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"')
-FORM_TOKEN_RE = re.compile(rb'name="token" value="([^"]+)"')
-
-
-@functools.cache
-def placeholder(name: str) -> bytes:
-    """Marks a per-reader value in a cached page; derived from SECRET_KEY, so no entry or
-    comment can contain one."""
-    return salted_hmac("blog.cache.placeholder", name).hexdigest()[:24].encode()
-
-
-# -- the content version ------------------------------------------------------------
+# A page file's extension says its Content-Type (to Apache, blog/apache.py). A page
+# of any other type is not written.
+TYPES = {
+    "html": "text/html; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+    "xml": "application/xml",
+}
+EXTENSIONS = {content_type: ext for ext, content_type in TYPES.items()}
+STARTUP_SECONDS = 10
+GENERATION_GRACE = 60  # seconds an old generation stays on disk for requests in flight
 
 
-def upcoming_changes(now: float, using: str = DEFAULT_DB_ALIAS):
-    """Times after now when pages change by themselves, and the time past which more may.
+class Version(NamedTuple):
+    """The live generation of page files, and when it stops being true by itself."""
 
-    Scheduled entries go live at their timestamp (EntryQuerySet.scheduled()); comments close
-    BLOG_COMMENTS_CLOSE_AFTER_DAYS after it (EntryQuerySet.commentable()).
-    """
+    generation: str
+    created: float
+    serial: int  # counts deletions of single pages in this generation
+    expires: float  # the next scheduled change, or the generation's maximum age
+
+
+def pages_root() -> Path:
+    return Path(settings.BLOG_PAGES_DIR)
+
+
+def enabled() -> bool:
+    return settings.BLOG_PAGE_CACHE_SECONDS > 0
+
+
+# -- the version ------------------------------------------------------------------------
+
+
+def next_change(now: float, using: str = DEFAULT_DB_ALIAS) -> float | None:
+    """When pages next change without a write: a scheduled entry goes live
+    (EntryQuerySet.scheduled()) or an entry's comments close (EntryQuerySet.commentable())."""
     from blog.models import Entry  # blog.models imports this module (through blog.signals)
 
     moment = datetime.fromtimestamp(now, tz=UTC)
     entries = Entry.objects.using(using).order_by("timestamp")
-
-    def times(queryset, later=timedelta(0)):
-        stamps = queryset.values_list("timestamp", flat=True)[:MAX_CHANGES]
-        return [(stamp + later).timestamp() for stamp in stamps]
-
-    lists = [times(entries.scheduled(moment))]
+    times = []
+    if (live := entries.scheduled(moment).values_list("timestamp", flat=True).first()) is not None:
+        times.append(live.timestamp())
     if days := settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS:
-        lists.append(times(entries.commentable(moment), later=timedelta(days=days)))
-    # A list cut at MAX_CHANGES says nothing past its last time.
-    horizon = min((times[-1] for times in lists if len(times) == MAX_CHANGES), default=None)
-    changes = sorted(t for times in lists for t in times if horizon is None or t <= horizon)
-    return tuple(changes), horizon
+        oldest_open = entries.commentable(moment).values_list("timestamp", flat=True).first()
+        if oldest_open is not None:
+            times.append((oldest_open + timedelta(days=days)).timestamp())
+    return min(times, default=None)
 
 
-def _renew(using: str = DEFAULT_DB_ALIAS):
-    """Store a new version with the coming changes as the database has them now."""
-    now = time.time()
-    for _attempt in range(3):
-        changes, horizon = upcoming_changes(now, using)
-        state = (secrets.token_hex(8), now, changes, horizon)
-        cache.set(VERSION_KEY, state, None)
-        # A concurrent writer may have stored changes read before our commit: read
-        # again after storing, so the last version stored always has them all.
-        if upcoming_changes(now, using) == (changes, horizon):
-            return state
-    return state
+STATE_KEYS = ("current", "created", "serial", "expires")  # "current": Apache's RewriteMap key
+_parsed: dict = {}
 
 
-class _RenewOnCommit:
-    def __init__(self, using):
-        self.using = using
+def current_version() -> Version | None:
+    """The version in force (None before the first); parsed again only when it changed."""
+    try:
+        path = pages_root() / "generation"
+        stat = path.stat()
+        if _parsed.get("key") != (stat.st_ino, stat.st_mtime_ns):
+            state = dict(line.split(" ", 1) for line in path.read_text().splitlines())
+            fields = zip(STATE_KEYS, (str, float, int, float), strict=True)
+            version = Version(*(kind(state[name]) for name, kind in fields))
+            _parsed.update(key=(stat.st_ino, stat.st_mtime_ns), version=version)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    return _parsed["version"]
+
+
+def _hand_over(path: Path) -> None:
+    """As root (a manage.py command): what root creates goes to the owner of the folder
+    above it, the server's user, who must go on writing there."""
+    if os.geteuid() == 0:
+        above = path.parent.stat()
+        os.chown(path, above.st_uid, above.st_gid)
+
+
+def _write_state(version: Version) -> None:
+    """Atomically: Apache's RewriteMap reads "current", the processes all three."""
+    root = pages_root()
+    temporary = root / f".generation-{secrets.token_hex(4)}"
+    temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
+    _hand_over(temporary)
+    os.replace(temporary, root / "generation")
+
+
+@contextlib.contextmanager
+def _locked():
+    """One process at a time changes the version or writes into the live generation."""
+    root = pages_root()
+    if not root.is_dir():
+        root.mkdir()  # not its parents: a missing data folder is a fault, not new
+        _hand_over(root)
+    lock = os.open(root / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        _hand_over(root / ".lock")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
+
+
+def prepare() -> None:
+    """Create the pages folder and a version that has expired: Apache's RewriteMap needs the
+    file when it starts, and the first request (or the clock) starts a real generation."""
+    if not pages_root().is_dir():
+        pages_root().mkdir(parents=True)
+        _hand_over(pages_root())
+    with _locked():
+        if current_version() is None:
+            _write_state(Version("none", 0.0, 0, 0.0))
+
+
+def renew(using: str = DEFAULT_DB_ALIAS, keep_since: float | None = None) -> None:
+    """Start a new, empty generation: every page is rendered again on its next request.
+
+    With keep_since, a version made at or after that time and not yet expired is kept:
+    another process renewed it already.
+    """
+    with _locked():
+        now = time.time()
+        old = current_version()
+        if keep_since is not None and old and old.created >= keep_since and now < old.expires:
+            return
+        change = next_change(now, using)
+        expires = now + settings.BLOG_PAGE_CACHE_SECONDS
+        name = f"v{time.time_ns()}-{secrets.token_hex(4)}"
+        version = Version(name, now, 0, min(expires, change or expires))
+        directory = pages_root() / version.generation
+        directory.mkdir()
+        _hand_over(directory)
+        _write_state(version)
+        _remove_old_generations(version.generation, now)
+
+
+def _remove_old_generations(current: str, now: float) -> None:
+    for directory in pages_root().glob("v*"):
+        if directory.name != current and directory.stat().st_mtime < now - GENERATION_GRACE:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
+    """Delete, on every host in the live generation, the files of the pages at and below
+    each of trees (an entry and its feeds) and the files matching each (url, pattern) of
+    lists (a list page: "index.page-3.html", or "index*" for all its pages)."""
+    with _locked():
+        version = current_version()
+        if version is None:
+            return
+        # First the serial: a page rendered before this write is then not written after it.
+        _write_state(version._replace(serial=version.serial + 1))
+        live = pages_root() / version.generation
+        for host in live.iterdir():
+            for url in trees:
+                shutil.rmtree(host / url.strip("/"), ignore_errors=True)
+            for url, pattern in lists:
+                for page in (host / url.strip("/")).glob(pattern):
+                    page.unlink(missing_ok=True)
+
+
+_done = threading.local()  # key -> when this thread last did that work
+
+
+class _OnCommit:
+    """After a commit, the work of the first of a transaction's callbacks with one key; the
+    others were queued before it ran, so it covered their writes too."""
+
+    def __init__(self, work, key):
+        self.work, self.key, self.queued = work, key, time.monotonic()
 
     def __call__(self):
+        done = getattr(_done, "times", {})
+        if done.get(self.key, -1.0) > self.queued:
+            return
+        _done.times = {**done, self.key: time.monotonic()}
         try:
-            _renew(self.using)
+            self.work()
         except Exception:
-            # The write is committed; the reader's page must not turn into an error.
-            logger.exception("Could not renew the page cache version")
+            # The write is committed; the writer's page must not turn into an error.
+            logger.exception("Could not make cached pages stale")
 
 
-def bump_version(using: str | None = None, immediate: bool = True):
-    """Make every cached page stale: after any write, once it commits.
-
-    blog/signals.py calls it for every write to entries and comments: saves and deletes
-    (model signals), ``update()`` and ``bulk_create()`` (the QuerySets). Call it yourself
-    only after raw SQL.
-    """
+def after_commit(work, key, using: str | None = None) -> None:
+    """Run work once the transaction commits (at once outside one), once per commit and key."""
     using = using or DEFAULT_DB_ALIAS
-    connection = transaction.get_connection(using)
-    if not connection.in_atomic_block:
-        _RenewOnCommit(using)()
+    if not enabled():
         return
-    if immediate:
-        # Now as well as on commit, so the writer's own transaction reads fresh pages
-        # (tests never commit); the commit renews again, because another process may
-        # have cached a page from the data as it was before the commit.
-        try:
-            _renew(using)
-        except Exception:
-            logger.exception("Could not replace the page cache version")
-    # One renewal per transaction, however many rows it writes (run_on_commit is
-    # Django's list of pending callbacks; rolled-back savepoints remove theirs).
-    pending = getattr(connection, "run_on_commit", [])
-    if not any(isinstance(func, _RenewOnCommit) for _sids, func, *_rest in pending):
-        transaction.on_commit(_RenewOnCommit(using), using=using)
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(_OnCommit(work, key), using=using)
+    else:
+        _OnCommit(work, key)()
 
 
-def content_version(now: float):
-    """(version, last modified, changes) in force at now; renews a missing or used-up one."""
-    state = cache.get(VERSION_KEY)
-    if state is None or (state[3] is not None and now >= state[3]):
-        state = _renew()
-    token, created, changes, _horizon = state
-    passed = bisect.bisect_right(changes, now)
-    last_modified = max(created, changes[passed - 1] if passed else 0)
-    return f"{token}.{passed}", last_modified, changes
+def bump_version(using: str | None = None) -> None:
+    """Make every cached page stale once the write commits.
 
-
-# -- the middleware -----------------------------------------------------------------
-
-
-class RecentPages:
-    """The pages this process served last, by key: a hit then reads only the version.
-
-    Safe because a key never changes meaning: it contains the content version, so a write
-    or a scheduled change moves every reader to new keys, and what is kept here for an old
-    key is never asked for again (it just ages out). Bounded in bytes (4 MB a process), so
-    memory does not grow: the pages readers hit most fit many times over.
+    blog/signals.py calls it for every write to entries (saves, deletes, ``update()``,
+    ``bulk_create()``) and for bulk writes to comments. Call it yourself only after raw SQL.
     """
-
-    def __init__(self, max_bytes: int = 4 * 1024 * 1024):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.pages = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            page = self.pages.get(key)
-            if page is not None:
-                self.pages.move_to_end(key)
-            return page
-
-    def put(self, key, page):
-        with self.lock:
-            if key in self.pages:
-                self.bytes -= len(self.pages.pop(key)["content"])
-            self.pages[key] = page
-            self.bytes += len(page["content"])
-            while self.bytes > self.max_bytes:
-                _key, old = self.pages.popitem(last=False)
-                self.bytes -= len(old["content"])
+    after_commit(lambda: renew(using or DEFAULT_DB_ALIAS), ("renew", using), using)
 
 
-recent_pages = RecentPages()
+def comment_changed(entry, using: str | None = None) -> None:
+    """A comment was saved or deleted: stale are only the pages that show it or count it."""
+    from blog.views import EntryIndexView  # the views import this module (through models)
 
-# Headers computed for every response rather than kept with the page.
-PER_RESPONSE_HEADERS = {"content-length", "etag", "last-modified"}
+    trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
+    lists = []
+    if entry.is_published:
+        # The lists that count comments (archives do not): the front page that shows the
+        # entry (its position, counted in the index; ties may span two pages) ...
+        published = entry.__class__.objects.using(using).published()
+        newer = published.filter(timestamp__gt=entry.timestamp).count()
+        last = newer + published.filter(timestamp=entry.timestamp).count() - 1
+        per_page = EntryIndexView.paginate_by
+        for number in range(newer // per_page + 1, last // per_page + 2):
+            lists.append(("/", f"index.page-{number}.html"))
+            if number == 1:
+                lists.append(("/", "index.html"))
+        # ... and every page of its tags.
+        for slug in entry.tags.using(using).values_list("slug", flat=True):
+            lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
+    after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 
-def may_hit(request) -> bool:
-    """A GET or HEAD by a reader with no session and no pending message: the page cache may
-    answer it. Which pages it stores is decided after they are rendered (CACHED_VIEWS)."""
+_per_version: dict = {}
+
+
+def per_version(key, compute):
+    """compute(), once per generation in this process: for what only writes to entries and
+    scheduled changes alter (the archive's years), not comments. Every time without files."""
+    version = current_version()  # before compute(): never a value newer than its key
+    if version is None or not enabled():
+        return compute()
+    generation, value = _per_version.get(key, (None, None))
+    if generation != version.generation:
+        value = compute()
+        _per_version[key] = (version.generation, value)
+    return value
+
+
+# -- the clock ------------------------------------------------------------------------------
+
+
+def start_clock() -> threading.Thread | None:
+    """In each server process (homepage/wsgi.py): a thread that starts a new generation when
+    the process starts (its code and templates may be new) and whenever a scheduled change
+    comes due, within a second of its time."""
+    try:
+        import mod_wsgi  # the module Apache's daemons have; the pip package has no group
+    except ImportError:
+        return None
+    if not enabled() or not getattr(mod_wsgi, "process_group", ""):
+        return None
+    thread = threading.Thread(target=_tick, name="page-cache-clock", daemon=True)
+    thread.start()
+    return thread
+
+
+def _tick() -> None:
+    started = time.time()
+    renewed = False
+    while True:
+        try:
+            if not renewed:
+                # Once per server start, not once per process: a server's daemons load the
+                # application within seconds of each other.
+                renew(keep_since=started - STARTUP_SECONDS)
+                renewed = True
+            version = current_version()
+            if version is None or time.time() >= version.expires:
+                renew(keep_since=0)
+            else:
+                time.sleep(min(1.0, version.expires - time.time()))
+        except Exception:
+            logger.exception("The page cache clock failed; trying again in a second")
+            time.sleep(1)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+
+# -- the middleware ------------------------------------------------------------------------
+
+
+def page_name(request) -> str | None:
+    """The file name of this request's page in its directory, or None if it has none."""
+    query = request.META.get("QUERY_STRING", "")
+    if query == "":
+        return "index"
+    number = query.removeprefix("page=")
+    if query.startswith("page=") and number.isascii() and number.isdigit() and len(number) < 10:
+        return f"index.page-{number}"
+    return None
+
+
+def may_store(request) -> bool:
+    """A GET or HEAD by a reader with no session and no pending message, and the scheme the
+    site is served with: the same request Apache answers from a page file."""
     return (
-        settings.BLOG_PAGE_CACHE_SECONDS > 0
+        enabled()
         and request.method in ("GET", "HEAD")
         # Staff (drafts, previews) have a session; messages are shown once, to one reader.
         and settings.SESSION_COOKIE_NAME not in request.COOKIES
         and CookieStorage.cookie_name not in request.COOKIES
-        # Hits skip the stack: nothing in it may refuse or redirect a stored page's request.
-        # CommonMiddleware refuses these agents; MalformedRequestMiddleware such queries
-        # (a Latin-1 byte would make the same key as its UTF-8 percent-escape).
-        and not settings.DISALLOWED_USER_AGENTS
-        and not settings.CSRF_USE_SESSIONS
-        and is_utf8(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
+        and request.is_secure() == settings.HTTPS
+        and page_name(request) is not None
     )
 
 
-class PageCacheMiddleware:
-    """Serves cached pages to anonymous readers; stores the pages the stack rendered.
+def share(response) -> None:
+    """What may keep a public page: browsers revalidate every time (a 304 from Apache), shared
+    caches keep it BLOG_SHARED_CACHE_SECONDS (a CDN the site purges, docs/caching.md)."""
+    patch_cache_control(response, max_age=0, s_maxage=settings.BLOG_SHARED_CACHE_SECONDS)
+    patch_vary_headers(response, ["Cookie"])
 
-    First in MIDDLEWARE: a hit is answered before the rest of the stack and URL resolution
-    run, with the complete headers that stack gave the page when it was rendered (CSP,
-    X-Frame-Options, nosniff, HSTS on https, Vary...). Only the per-reader parts are done
-    per hit, by Django's own code: the CSRF cookie (CsrfViewMiddleware) and the redirect
-    to https (SecurityMiddleware, before any lookup).
-    """
+
+class PageCacheMiddleware:
+    """Writes the public pages Django renders as files for Apache (first in MIDDLEWARE, so it
+    sees the final response: cookies, Cache-Control)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.security = SecurityMiddleware(get_response)
-        self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request):
-        page = None
-        if may_hit(request) and self.security.process_request(request) is None:
+        version = None
+        if may_store(request):
+            # Read before the view queries: a page is never written into a generation newer
+            # than its data.
             try:
-                page = CachedPage(request)
-            except DisallowedHost:
-                pass  # the stack answers 400
+                version = current_version()
+                if version is None or time.time() >= version.expires:
+                    renew(keep_since=0)  # the clock is late, or this is no server process
+                    version = current_version()
             except Exception:
-                # The site works without its cache (slower): an unreachable Redis is no outage.
-                logger.warning("Page cache unavailable; rendering %s", request.path, exc_info=True)
-        if page is not None and page.stored is not None:
-            return page.hit(self.csrf)
+                # The site works without its page files (slower); the page is not written.
+                logger.warning("Page files unavailable for %s", request.path, exc_info=True)
+                version = None
         response = self.get_response(request)
-        return page.finish(response) if page is not None else response
-
-
-class CachedPage:
-    def __init__(self, request):
-        self.request = request
-        self.started = time.time()
-        # Read before the stack renders: a page is never stored under a version newer than
-        # its data.
-        self.version, self.last_modified, self.changes = content_version(self.started)
-        address = "\n".join(
-            [self.version, request.scheme, request.get_host(), request.get_full_path()]
-        )
-        # "v2": pages stored with their complete headers (older ones lack the stack's).
-        self.key = "blog:page:v2:" + hashlib.sha256(address.encode()).hexdigest()
-        self.stored = recent_pages.get(self.key)
-        if self.stored is None:
-            self.stored = cache.get(self.key)
-            if self.stored is not None:
-                recent_pages.put(self.key, self.stored)
-
-    def hit(self, csrf):
-        """The stored page for this reader: their CSRF token and cookie, a new form token."""
-        # The reader's CSRF secret from their cookie; a malformed one is replaced.
-        csrf.process_request(self.request)
-        response = HttpResponse(self.stored["content"])
-        for name, value in self.stored["headers"]:
-            response.headers[name] = value
-        response = self._conclude(response, hit=True)
-        # Sets the CSRF cookie when get_token() made or used one, as on a rendered page.
-        return csrf.process_response(self.request, response)
-
-    def finish(self, response):
-        """After the stack: store a fresh page, add validators, answer 304."""
-        match = self.request.resolver_match
-        if (
-            response.status_code != 200
-            or response.streaming
-            or match is None
-            or match.view_name not in CACHED_VIEWS
-        ):
-            return response
-        self.stored = self._store(response)
-        if self.stored is None:
-            return response
-        return self._conclude(response, hit=False)
-
-    def _conclude(self, response, hit: bool):
-        """Validators, Cache-Control, 304; on a hit fill in the per-reader tokens."""
-        tokens = self.stored["tokens"]
-        etag, last_modified = self._validators(tokens)
-        response.headers["ETag"] = etag
-        response.headers["Last-Modified"] = http_date(last_modified)
-        patch_cache_control(response, no_cache=True)
-        if tokens:
-            patch_cache_control(response, private=True)
-        patch_vary_headers(response, ["Cookie"])
-        conditional = get_conditional_response(
-            self.request, etag=etag, last_modified=last_modified, response=response
-        )
-        if conditional is not response:
-            # Django's 304 keeps only the validators, Vary and cookies: the page's security
-            # headers go with it too, as when the 304 came from inside the stack.
-            for name, value in self.stored["headers"]:
-                if name.lower() != "content-type" and name not in conditional:
-                    conditional.headers[name] = value
-            return conditional
-        if hit:
-            if tokens:
-                response.content = self._fill_in(response.content)
-                # A reader without a CSRF cookie got a new one: the ETag follows it.
-                response.headers["ETag"] = self._validators(tokens)[0]
-            response.headers["Content-Length"] = str(len(response.content))
+        if version is not None and self._shareable(request, response):
+            share(response)
+            if request.method == "GET":
+                self._write(request, response, version)
         return response
 
-    def _validators(self, tokens: bool):
-        """A weak ETag and Last-Modified from the version, never from the page bytes.
-
-        With tokens, they also change with the reader's CSRF secret (a 304 must not keep
-        a form whose token a login or logout replaced) and twice per comment-form token
-        lifetime (so a kept page's form never expires).
-        """
-        parts = [self.version, self.key]
-        last_modified = self.last_modified
-        if tokens:
-            period = spam.TOKEN_MAX_AGE // 2
-            window = int(time.time() // period) * period
-            parts += [self.request.META.get("CSRF_COOKIE", ""), str(window)]
-            last_modified = max(last_modified, window)
-        digest = salted_hmac("blog.cache.etag", "\n".join(parts)).hexdigest()[:32]
-        return f'W/"{digest}"', int(last_modified)
-
-    def _store(self, response):
-        """Cache this freshly rendered page, with its tokens cut out; None if it must not be."""
-        cookies = set(response.cookies)
-        if cookies - {settings.CSRF_COOKIE_NAME} or response.has_header("Cache-Control"):
-            return None  # the view made it personal or uncacheable (e.g. a staff preview)
-        if bisect.bisect_right(self.changes, time.time()) != bisect.bisect_right(
-            self.changes, self.started
-        ):
-            return None  # a scheduled change happened while it rendered
-        content = response.content
-        csrf = CSRF_TOKEN_RE.search(content)
-        if csrf:
-            content = content.replace(csrf.group(1), placeholder("csrf"))
-        elif cookies:
-            return None  # a token we cannot find must not reach other readers
-        try:
-            content = FORM_TOKEN_RE.sub(_form_token_placeholder, content)
-        except (signing.BadSignature, KeyError, TypeError, ValueError):
-            return None
-        stored = {
-            "content": content,
-            # Everything the stack added (Set-Cookie is not among them: response.cookies).
-            "headers": [
-                (name, value)
-                for name, value in response.items()
-                if name.lower() not in PER_RESPONSE_HEADERS
-            ],
-            "tokens": placeholder("csrf") in content or placeholder("form") in content,
-        }
-        try:
-            cache.set(self.key, stored, settings.BLOG_PAGE_CACHE_SECONDS)
-            recent_pages.put(self.key, stored)
-        except Exception:
-            logger.warning("Could not store %s in the page cache", self.key, exc_info=True)
-        return stored
-
-    def _fill_in(self, content: bytes) -> bytes:
-        content = content.replace(placeholder("csrf"), get_token(self.request).encode())
-        return re.sub(
-            placeholder("form") + rb"-(\d+)-",
-            lambda match: spam.form_token(int(match.group(1))).encode(),
-            content,
+    def _shareable(self, request, response) -> bool:
+        match = request.resolver_match
+        return (
+            response.status_code == 200
+            and not response.streaming
+            and match is not None
+            and match.view_name in CACHED_VIEWS
+            and not response.cookies
+            and not response.has_header("Cache-Control")  # the view's own (a staff preview)
+            and response.get("Content-Type") in EXTENSIONS
         )
 
-
-def _form_token_placeholder(match) -> bytes:
-    """The comment form's signed token (its entry and render time) becomes a placeholder."""
-    data = signing.loads(match.group(1).decode(), salt=spam.SALT)
-    return b'name="token" value="%s-%d-"' % (placeholder("form"), int(data["e"]))
+    def _write(self, request, response, version: Version) -> None:
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return
+        parts = request.path.split("/")
+        if any(part in (".", "..") or "\0" in part for part in parts) or "/" in host:
+            return
+        # As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
+        # is sitemap.xmlindex.xml and / is index.html.
+        name = f"{page_name(request)}.{EXTENSIONS[response['Content-Type']]}"
+        target = Path(f"{pages_root()}/{version.generation}/{host}{request.path}{name}")
+        try:
+            with _locked():
+                # A page deleted by a write since this request began is not written again
+                # (forget_pages() changes the serial first), nor into a retired generation.
+                if current_version() != version:
+                    return
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+                temporary.write_bytes(response.content)
+                os.replace(temporary, target)
+        except OSError:
+            logger.warning("Could not write the page file of %s", request.path, exc_info=True)

@@ -19,7 +19,6 @@ class CommentForm(forms.ModelForm):
     # Hidden from people by CSS; bots that fill every field give themselves away. Named as
     # WordPress names its website field, which spam bots fill in without looking.
     url = forms.CharField(required=False, label=_("Leave this field empty"))
-    token = forms.CharField(widget=forms.HiddenInput)
     reply_to = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     class Meta:
@@ -76,8 +75,6 @@ class CommentForm(forms.ModelForm):
                 del self.fields[name]
         else:
             self.fields["notify"].label_suffix = ""  # a checkbox's label follows it
-        if not self.is_bound:
-            self.initial["token"] = spam.form_token(entry.pk)
 
     def clean_url(self):
         if self.cleaned_data["url"]:
@@ -122,22 +119,6 @@ class CommentForm(forms.ModelForm):
             )
         return pk
 
-    def clean_token(self):
-        age = spam.token_age(self.cleaned_data["token"], self.entry.pk)
-        if age is None:
-            # Re-rendered with a fresh token, so posting again works without losing the text.
-            self.data = self.data.copy()
-            self.data[self.add_prefix("token")] = spam.form_token(self.entry.pk)
-            raise forms.ValidationError(
-                _("This form had expired. Please post again."),
-                code="token",
-            )
-        if age < settings.BLOG_COMMENT_MIN_SECONDS:
-            raise forms.ValidationError(
-                _("That was very fast. Please take a moment and post again."), code="too_fast"
-            )
-        return self.cleaned_data["token"]
-
     def clean_text(self):
         text = self.cleaned_data["text"]
         links = spam.count_links(text)
@@ -163,7 +144,7 @@ class CommentForm(forms.ModelForm):
         return cleaned
 
     def comment_fields(self) -> dict:
-        """What Comment.objects.post() stores (the honeypot and token are checked, not kept)."""
+        """What Comment.objects.post() stores (the honeypot is checked, not kept)."""
         fields = {
             name: self.cleaned_data[name] for name in self._meta.fields if name in self.fields
         }

@@ -3,7 +3,8 @@ cached pages stale; an image's upload or removal re-renders its entry; removed i
 the disk.
 
 Saves and deletes send model signals; update() and bulk_create() send none, so the
-models' QuerySets (SignalFreeWrites) do the same after them.
+models' QuerySets (SignalFreeWrites) do the same after them. A single comment makes stale
+only the pages that show it; anything else, every page.
 """
 
 from django.apps import apps
@@ -12,13 +13,11 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from blog.cache import bump_version
+from blog.cache import bump_version, comment_changed
 
 
 @receiver(post_save, sender="blog.Entry")
 @receiver(post_delete, sender="blog.Entry")
-@receiver(post_save, sender="blog.Comment")
-@receiver(post_delete, sender="blog.Comment")
 @receiver(post_save, sender="blog.EntryImage")
 @receiver(post_delete, sender="blog.EntryImage")
 @receiver(post_save, sender="blog.Page")
@@ -27,10 +26,25 @@ from blog.cache import bump_version
 @receiver(post_delete, sender="taggit.Tag")
 @receiver(post_save, sender="blog.TaggedEntry")  # the admin's tag inline
 @receiver(post_delete, sender="blog.TaggedEntry")
-def content_changed(sender, using, raw=False, **kwargs):
+def content_changed(sender, using, **kwargs):
     """Readers see the write on their next request, in every process."""
-    # loaddata saves raw rows by the thousand: one renewal when it commits is enough.
-    bump_version(using=using, immediate=not raw)
+    bump_version(using=using)
+
+
+@receiver(post_save, sender="blog.Comment")
+@receiver(post_delete, sender="blog.Comment")
+def comment_saved(sender, instance, using, raw=False, **kwargs):
+    """A comment shows on its entry's pages and is counted on the list pages."""
+    from blog.models import Entry
+
+    try:
+        entry = None if raw else instance.entry  # loaddata: the entry may come later
+    except Entry.DoesNotExist:  # a cascade from its entry's delete, which renews anyway
+        entry = None
+    if entry is None:
+        bump_version(using=using)
+    else:
+        comment_changed(entry, using=using)
 
 
 @receiver(post_save, sender="blog.EntryImage")

@@ -5,7 +5,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django.views.generic import (
     ArchiveIndexView,
@@ -17,10 +17,11 @@ from django.views.generic import (
     YearArchiveView,
 )
 
-from blog import notifications, spam
+from blog import cache, notifications, spam
 from blog.forms import CommentForm, PreviewForm, SearchForm
 from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
+from homepage import crossorigin
 
 
 class BlogViewMixin:
@@ -50,6 +51,20 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
     featured_count = 5
+
+    def get_date_list(self, queryset, date_type=None, ordering="ASC"):
+        # The same years on every page of the index until an entry changes: once per version.
+        dates = super().get_date_list
+        years = cache.per_version(
+            ("index-years", ordering), lambda: dates(queryset, None, ordering)
+        )
+        return list(years)
+
+    def get_paginator(self, queryset, *args, **kwargs):
+        paginator = super().get_paginator(queryset, *args, **kwargs)
+        # "Page 1 of N" counts every published entry (O(entries)): once per version too.
+        paginator.count = cache.per_version("index-count", queryset.count)
+        return paginator
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -103,6 +118,9 @@ class PageView(DetailView):
         return Page.objects.published()
 
 
+# Readers' comment forms carry no CSRF token (every reader gets the same page, served by
+# Apache from a file): post() refuses cross-origin posts instead; staff keep Django's CSRF.
+@method_decorator(csrf_exempt, name="dispatch")
 class EntryDetailView(BlogViewMixin, DateDetailView):
     # Scheduled entries are filtered by published(); staff may preview them.
     allow_future = True
@@ -157,6 +175,13 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         return CommentForm(data, entry=self.object, user=self.request.user)
 
     def post(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return csrf_protect(self.post_comment)(request, *args, **kwargs)
+        if crossorigin.is_cross_origin(request):
+            return crossorigin.refused(request)
+        return self.post_comment(request, *args, **kwargs)
+
+    def post_comment(self, request, *args, **kwargs):
         self.object = self.get_object()
         form = self.comment_form(request.POST)
         if not form.is_valid():

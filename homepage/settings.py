@@ -65,8 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: answers cache hits before the rest, with the headers the rest gave the page
-    # when it was rendered; it runs the CSRF and https-redirect parts itself (docs/caching.md).
+    # First, so it sees the final response: writes public pages as files Apache serves
+    # (docs/caching.md).
     "blog.cache.PageCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -204,9 +204,12 @@ else:
             "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},
         }
     }
-# How long a cached page is kept (0: no page cache). Writes never wait for it: they
-# replace the content version, which every cached page's key contains.
+# Public pages as files that Apache serves (blog/cache.py, docs/caching.md). Writes never
+# wait for the age: they start a new generation of files. 0 turns the page files off.
 BLOG_PAGE_CACHE_SECONDS = env_int("BLOG_PAGE_CACHE_SECONDS", 3600)
+BLOG_PAGES_DIR = Path(os.environ.get("BLOG_PAGES_DIR", DATA_DIR / "pages"))
+# s-maxage: how long a shared cache (a CDN that the site purges on writes) may keep a page.
+BLOG_SHARED_CACHE_SECONDS = env_int("BLOG_SHARED_CACHE_SECONDS", 0)
 
 ADMIN_URL = os.environ.get("ADMIN_URL", "admin/").strip("/") + "/"
 
@@ -225,7 +228,6 @@ BLOG_AUTHOR = os.environ.get("BLOG_AUTHOR", BLOG_TITLE)  # Atom feeds must name 
 BLOG_COMMENTS_CLOSE_AFTER_DAYS = env_int("BLOG_COMMENTS_CLOSE_AFTER_DAYS", 0)  # 0: never
 BLOG_COMMENTS_MODERATED = env_bool("BLOG_COMMENTS_MODERATED")
 BLOG_COMMENTS_NOTIFY_ADMINS = env_bool("BLOG_COMMENTS_NOTIFY_ADMINS")
-BLOG_COMMENT_MIN_SECONDS = env_int("BLOG_COMMENT_MIN_SECONDS", 3)
 BLOG_COMMENT_MAX_LINKS = env_int("BLOG_COMMENT_MAX_LINKS", 2)
 BLOG_COMMENT_RATE = env_int("BLOG_COMMENT_RATE", 5)  # comments per client per window
 BLOG_COMMENT_RATE_WINDOW = env_int("BLOG_COMMENT_RATE_WINDOW", 60)  # seconds

@@ -11,3 +11,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homepage.settings")
 
 application = get_wsgi_application()
+
+# Scheduled changes (an entry going live) start a new generation of page files on time.
+from blog.cache import start_clock  # noqa: E402  (needs the settings configured above)
+
+start_clock()

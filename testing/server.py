@@ -11,7 +11,7 @@ prepares a private temporary folder (readable by the daemons' user) holding:
 * ``env``: the environment file with the settings (``SECRET_KEY``, ``DEBUG=0``, ``HTTPS=0``,
   ``ALLOWED_HOSTS``, ``DATA_DIR``, ``STATIC_ROOT``, plus ``env``); it reaches the daemons the
   way it does in production, through ``HOMEPAGE_ENV_FILE``. Put ``DATABASE_URL`` in ``env``
-  for PostgreSQL, and e.g. ``BLOG_COMMENT_MIN_SECONDS="0"``, ``BLOG_COMMENT_RATE="100000"``
+  for PostgreSQL, and e.g. ``BLOG_COMMENT_RATE="100000"``
   for load tests. Without ``DATABASE_URL`` the database is the SQLite file ``data/blog.sqlite3``.
 * ``data/`` (owned by www-data once started when we are root), ``static/`` (collectstatic),
   ``server/`` (mod_wsgi-express's server root) and ``server.log`` (Apache's error log).
@@ -52,10 +52,10 @@ and never follows redirects, so ``Response.status`` is what the server said:
 * ``get(path)``, ``post(path, data)``, ``request(method, path, body=None, headers=None)``
   return a ``Response`` (``status``, ``headers``, ``text``, ``location``, ``comment_id``).
 * ``post_comment(entry_path, text, name="", reply_to=None)`` GETs the entry (through the
-  comment's Reply link with ``reply_to``), fills the comment form as a person would
-  (csrfmiddlewaretoken, the hidden ``token`` and ``reply_to``, an empty honeypot ``url``) and
-  POSTs it. Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>``).
-  Mind ``BLOG_COMMENT_MIN_SECONDS`` (default 3 s between GET and POST) and the rate limit.
+  comment's Reply link with ``reply_to``), fills the comment form as a person would (the
+  hidden ``reply_to``, an empty honeypot ``url``; the page carries no token) and POSTs it.
+  Success is a 302 whose ``comment_id`` is the new comment's id (``#c<id>`` in Location).
+  Mind the rate limit (BLOG_COMMENT_RATE).
 * ``form_fields(html)`` and ``entry_links(html)`` are the parsers it uses.
 """
 

@@ -41,7 +41,6 @@ def browser():
 
 @pytest.fixture
 def page(browser, settings):
-    settings.BLOG_COMMENT_MIN_SECONDS = 0
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(15_000)

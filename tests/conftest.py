@@ -65,6 +65,12 @@ def _private_media(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _pages_dir(settings, tmp_path):
+    """Each test writes its page files into a folder of its own."""
+    settings.BLOG_PAGES_DIR = tmp_path / "pages"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits and page caches must not leak from one test into the next."""
     from django.core.cache import cache
@@ -126,11 +132,6 @@ def postgres_url():
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def no_comment_delay(settings):
-    settings.BLOG_COMMENT_MIN_SECONDS = 0
 
 
 @pytest.fixture

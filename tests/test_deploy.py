@@ -41,7 +41,7 @@ def main_config(tmp: Path, port: int, vhost: Path) -> Path:
     ).stdout
     modules = "\n".join(
         f"LoadModule {name}_module {MODULES}/mod_{name}.so"
-        for name in ("mpm_event", "authz_core", "alias", "mime", "headers")
+        for name in ("mpm_event", "authz_core", "alias", "mime", "rewrite", "headers")
     )
     (tmp / "run").mkdir(exist_ok=True)
     (tmp / "log").mkdir(exist_ok=True)
@@ -68,7 +68,13 @@ Include {vhost}
     return config
 
 
-def write_vhost(tmp: Path, port: int, static_root: Path, media_root: Path | None = None) -> Path:
+def write_vhost(
+    tmp: Path,
+    port: int,
+    static_root: Path,
+    media_root: Path | None = None,
+    pages_conf: Path | None = None,
+) -> Path:
     user = "www-data" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
     vhost = tmp / "homepage.conf"
     vhost.write_text(
@@ -79,6 +85,7 @@ def write_vhost(tmp: Path, port: int, static_root: Path, media_root: Path | None
             HOMEPAGE_MEDIA_ROOT=str(media_root or PROJECT / "data" / "media"),
             HOMEPAGE_SERVER_NAME="127.0.0.1",
             HOMEPAGE_PORT=str(port),
+            HOMEPAGE_PAGES_CONF=str(pages_conf or tmp / "no-page-files"),
             HOMEPAGE_USER=user,
             HOMEPAGE_GROUP=subprocess.run(
                 ["id", "-gn", user], capture_output=True, text=True, check=True
@@ -126,10 +133,17 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         # user gets the data and what it must read, also in a clone under a private folder.
         subprocess.run(
             ["bash", str(PROJECT / "scripts" / "serve"), "--prepare-only"],
-            env=server.process_env(),
+            env=server.process_env() | {"SERVER_ROOT": str(server.tmp / "server")},
             check=True,
             capture_output=True,
         )
+        # The page files' configuration, as README's deployment steps make it.
+        pages_conf = tmp_path / "homepage-pages"
+        generated = server.manage("page_cache_config", "--rules", f"{pages_conf}-rules.conf")
+        Path(f"{pages_conf}.conf").write_text(generated.stdout)
+        if os.geteuid() == 0:
+            for path in [server.data_dir, *server.data_dir.rglob("*")]:
+                shutil.chown(path, "www-data", "www-data")
         media = server.data_dir / "media"
         (media / "images").mkdir(parents=True)
         png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
@@ -137,7 +151,7 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         (media / "images" / "x.cgi").write_text("#!/bin/sh\necho Content-Type: text/html\n")
         media.chmod(0o755)
         port = free_port()
-        vhost = write_vhost(tmp_path, port, server.tmp / "static", media)
+        vhost = write_vhost(tmp_path, port, server.tmp / "static", media, pages_conf)
         config = main_config(tmp_path, port, vhost)
         tmp_path.chmod(0o755)
         # Exported in /etc/apache2/envvars on a real system; the default is the project's .env.
@@ -164,6 +178,15 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         page = browser.get("/")
         assert page.status == 200
         assert "<article" in page.text
+        # Rendered once by Django, then Apache's from the page file: same bytes, an ETag.
+        assert "ETag" not in page.headers
+        again = Browser(f"http://127.0.0.1:{port}").get("/")
+        assert again.text == page.text and again.headers["ETag"]
+        assert again.headers["Content-Security-Policy"]
+        with_session = Browser(f"http://127.0.0.1:{port}")
+        with_session.cookies["sessionid"] = "x"
+        assert "ETag" not in with_session.get("/").headers
+        assert browser.get("/__pages/").status in (403, 404)
         # The settings came from the env file named in Apache's environment.
         assert "Daemon Mode Proof" in page.text
         css = browser.get("/static/css/site.css")

@@ -22,7 +22,7 @@ from testing.server import Browser, commentable_links
 
 pytestmark = pytest.mark.server
 
-FAST_COMMENTS = {"BLOG_COMMENT_MIN_SECONDS": "0", "BLOG_COMMENT_RATE": "1000000"}
+FAST_COMMENTS = {"BLOG_COMMENT_RATE": "1000000"}
 
 
 def daemon_pids(server) -> list[int]:

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from blog.models import Page
+from tests.page_files import page_file
 
 pytestmark = pytest.mark.django_db
 
@@ -48,20 +49,28 @@ def test_navigation_lists_published_pages_in_order(client, create_page):
     assert 'href="/" aria-current' not in about
 
 
-def test_page_edits_show_on_the_next_request(client, create_page, django_assert_num_queries):
-    """Pages are cached like entries; an edit, a new page or a deletion makes them stale
-    (the navigation is on every page)."""
+def test_page_edits_show_on_the_next_request(
+    client, create_page, django_capture_on_commit_callbacks
+):
+    """Pages are page files like entries; an edit, a new page or a deletion makes every page
+    stale (the navigation is on every page)."""
     page = create_page(body="First version.", nav_order=1)
-    client.get(page.get_absolute_url())
-    client.get("/")
-    with django_assert_num_queries(0):
-        client.get(page.get_absolute_url())
-    page.body = "Second version."
-    page.save()
+    for url in (page.get_absolute_url(), "/"):
+        client.get(url)
+        assert page_file(url) is not None, url  # Apache answers the next reader
+    with django_capture_on_commit_callbacks(execute=True):
+        page.body = "Second version."
+        page.save()
+    assert page_file(page.get_absolute_url()) is None and page_file("/") is None
     assert "Second version." in client.get(page.get_absolute_url()).content.decode()
-    create_page(title="Now", slug="now", nav_order=2)
+    client.get("/")
+    with django_capture_on_commit_callbacks(execute=True):
+        create_page(title="Now", slug="now", nav_order=2)
+    assert page_file("/") is None
     assert 'href="/pages/now/"' in client.get("/").content.decode()
-    Page.objects.get(slug="now").delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        Page.objects.get(slug="now").delete()
+    assert page_file("/") is None
     assert 'href="/pages/now/"' not in client.get("/").content.decode()
 
 

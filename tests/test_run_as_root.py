@@ -45,7 +45,7 @@ def post_new_comment(server: Server) -> tuple[int, str]:
 def test_a_command_run_as_root_leaves_the_data_directory_to_the_server(mod_wsgi_server):
     """manage.py as root while the site runs: what it creates in data/ (the cache folder,
     cache files, SQLite's -wal and -shm) belongs to www-data, and comments still post."""
-    server = mod_wsgi_server(seed=True, processes=1, env={"BLOG_COMMENT_MIN_SECONDS": "0"})
+    server = mod_wsgi_server(seed=True, processes=1, env={})
     # As after a restore: no cache folder, no -wal and -shm (the daemons closed the database).
     server.stop()
     shutil.rmtree(server.data_dir / "cache", ignore_errors=True)
@@ -75,7 +75,7 @@ def test_a_cache_the_server_cannot_write_lets_comments_through_and_says_so_once(
 ):
     """A cache folder left to root (mode 700, as Django makes it): comments still post,
     and the error log says once per process what is wrong and the fix, without a traceback."""
-    server = mod_wsgi_server(seed=True, processes=1, env={"BLOG_COMMENT_MIN_SECONDS": "0"})
+    server = mod_wsgi_server(seed=True, processes=1, env={})
     cache = server.data_dir / "cache"
     cache.mkdir(exist_ok=True)
     mark = len(server.error_log)
@@ -152,7 +152,6 @@ def test_a_fresh_clone_in_a_private_folder_serves_its_first_requests(private_clo
         "LANG": "C.UTF-8",
         "PORT": str(port),
         "SERVER_ROOT": str(private_clone.parent.parent / "server"),
-        "BLOG_COMMENT_MIN_SECONDS": "0",  # reaches the daemons through Apache's environment
     }
     log_path = private_clone.parent.parent / "start.log"
     with open(log_path, "wb") as log:

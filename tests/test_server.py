@@ -21,7 +21,7 @@ pytestmark = pytest.mark.server
 
 PROJECT = Path(__file__).resolve().parent.parent
 LOG_FAILURES = ("Traceback", "ProgrammingError", "OperationalError", "database is locked")
-LOAD_SETTINGS = {"BLOG_COMMENT_MIN_SECONDS": "0", "BLOG_COMMENT_RATE": "100000"}
+LOAD_SETTINGS = {"BLOG_COMMENT_RATE": "100000"}
 
 
 def run_threads(count, work):

@@ -156,13 +156,16 @@ def test_json_feed_of_an_empty_blog_is_valid(client, db):
     assert check_json_feed(client.get(reverse("blog:feed-json")))["items"] == []
 
 
-def test_json_feed_is_cached_and_made_stale(client, site, django_assert_num_queries):
-    url = reverse("blog:feed-json")
-    client.get(url)
-    with django_assert_num_queries(0):
-        client.get(url)
-    Entry.objects.filter(pk=site.pk).update(title="Renamed")  # no signal: bump by hand
-    from blog.cache import bump_version
+def test_json_feed_is_written_for_apache_and_made_stale(client, site):
+    """The JSON feed is a page file like the others (.json), and a write retires it."""
+    from blog import cache
 
-    bump_version()
+    url = reverse("blog:feed-json")
+    response = client.get(url)
+    generation = cache.current_version().generation
+    written = cache.pages_root() / generation / "testserver" / "feed" / "json" / "index.json"
+    assert written.read_bytes() == response.content
+    Entry.objects.filter(pk=site.pk).update(title="Renamed")
+    cache.renew()  # what the update's commit does (tests never commit)
+    assert not written.exists() or cache.current_version().generation != generation
     assert json.loads(client.get(url).content)["items"][0]["title"] == "Renamed"
