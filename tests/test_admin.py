@@ -3,6 +3,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from blog.models import Comment, Entry
+from tests.entries import admin_form
 
 pytestmark = pytest.mark.django_db
 
@@ -40,20 +41,7 @@ def test_admin_search_filters_and_date_hierarchy(admin_client, create_entry):
 def test_admin_add_entry_makes_slug(admin_client, db):
     response = admin_client.post(
         reverse("admin:blog_entry_add"),
-        {
-            "title": "From the admin",
-            "slug": "",
-            "body": "Body",
-            "timestamp_0": "2024-01-02",
-            "timestamp_1": "10:00:00",
-            "comments_enabled": "on",
-            "comments-TOTAL_FORMS": "0",
-            "comments-INITIAL_FORMS": "0",
-            "images-TOTAL_FORMS": "0",
-            "images-INITIAL_FORMS": "0",
-            "tagged_items-TOTAL_FORMS": "0",
-            "tagged_items-INITIAL_FORMS": "0",
-        },
+        admin_form(title="From the admin", timestamp_0="2024-01-02", timestamp_1="10:00:00"),
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert Entry.objects.get().slug == "from-the-admin"
