@@ -30,6 +30,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from homepage.ownership import hand_over
+
 logger = logging.getLogger(__name__)
 
 # The pages readers hit most. A page outside this list is never written.
@@ -124,20 +126,12 @@ def current_version() -> Version | None:
     return _parsed["version"]
 
 
-def _hand_over(path: Path) -> None:
-    """As root (a manage.py command): what root creates goes to the owner of the folder
-    above it, the server's user, who must go on writing there."""
-    if os.geteuid() == 0:
-        above = path.parent.stat()
-        os.chown(path, above.st_uid, above.st_gid)
-
-
 def _write_state(version: Version) -> None:
     """Atomically: Apache's RewriteMap reads "current", the processes all three."""
     root = pages_root()
     temporary = root / f".generation-{secrets.token_hex(4)}"
     temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
-    _hand_over(temporary)
+    hand_over(temporary)
     os.replace(temporary, root / "generation")
 
 
@@ -147,10 +141,10 @@ def _locked():
     root = pages_root()
     if not root.is_dir():
         root.mkdir()  # not its parents: a missing data folder is a fault, not new
-        _hand_over(root)
+        hand_over(root)
     lock = os.open(root / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
     try:
-        _hand_over(root / ".lock")
+        hand_over(root / ".lock")
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
     finally:
@@ -162,7 +156,7 @@ def prepare() -> None:
     file when it starts, and the first request (or the clock) starts a real generation."""
     if not pages_root().is_dir():
         pages_root().mkdir(parents=True)
-        _hand_over(pages_root())
+        hand_over(pages_root())
     with _locked():
         if current_version() is None:
             _write_state(Version("none", 0.0, 0, 0.0))
@@ -185,7 +179,7 @@ def renew(using: str = DEFAULT_DB_ALIAS, keep_since: float | None = None) -> Non
         version = Version(name, now, 0, min(expires, change or expires))
         directory = pages_root() / version.generation
         directory.mkdir()
-        _hand_over(directory)
+        hand_over(directory)
         _write_state(version)
         _remove_old_generations(version.generation, now)
 

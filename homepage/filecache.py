@@ -12,6 +12,8 @@ import zlib
 
 from django.core.cache.backends import filebased
 
+from homepage.ownership import folder_owner, hand_over
+
 logger = logging.getLogger("homepage.filecache")
 
 
@@ -82,22 +84,13 @@ class FileBasedCache(filebased.FileBasedCache):
         if os.path.isdir(self._dir):
             return
         super()._createdir()
-        if os.geteuid() == 0:  # root's new folder goes to the owner of the folder above
-            above = os.stat(os.path.dirname(os.path.abspath(self._dir)))
-            with contextlib.suppress(FileNotFoundError):  # clear() may have removed it
-                os.chown(self._dir, above.st_uid, above.st_gid)
+        with contextlib.suppress(FileNotFoundError):  # clear() may have removed it
+            hand_over(self._dir)
 
     def _write_content(self, file, timeout, value):
-        if owner := self._owner():
+        if owner := folder_owner(self._dir):
             os.fchown(file.fileno(), *owner)
         super()._write_content(file, timeout, value)
-
-    def _owner(self) -> tuple[int, int] | None:
-        """As root: the cache folder's owner and group, for the files root creates in it."""
-        if os.geteuid() != 0:
-            return None
-        folder = os.stat(self._dir)
-        return folder.st_uid, folder.st_gid
 
     @contextlib.contextmanager
     def _unless_unwritable(self):
@@ -126,7 +119,7 @@ class FileBasedCache(filebased.FileBasedCache):
         # so a lock file that root created is still usable by the server's user.
         lock = os.open(os.path.join(self._dir, "counters.lock"), os.O_RDONLY | os.O_CREAT, 0o644)
         try:
-            if owner := self._owner():
+            if owner := folder_owner(self._dir):
                 os.fchown(lock, *owner)
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
