@@ -10,7 +10,7 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponse
 from django.urls import path, set_urlconf
 
-from blog.cache import TYPES, pages_root, share
+from blog.cache import STALE, TYPES, pages_root, share
 
 
 class _HeaderProbe:
@@ -80,6 +80,7 @@ def apache_rules() -> str:
     for ext in TYPES:
         rules += [
             f"RewriteCond {root}/{page}.{ext} -f",
+            f"RewriteCond {root}/{page}.{ext}{STALE} !-f",
             f"RewriteRule ^ {PAGES_URL}{page}.{ext} [L]",
         ]
     rule_count = sum(line.startswith("RewriteRule") for line in rules)

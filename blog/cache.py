@@ -6,7 +6,7 @@ cacheable page as a file, ``<pages>/<generation>/<host><path>index.<ext>``, and 
 from blog/apache.py let Apache answer GET and HEAD from those files, with its own ETag,
 Last-Modified and 304s. The live generation is named in ``<pages>/generation``, which
 Apache re-reads whenever it changes. A write to entries starts a new, empty generation;
-a comment deletes the files of the pages that show it; a scheduled change (an entry
+a comment marks the files of the pages that show it stale; a scheduled change (an entry
 going live, comments closing) starts a new generation at its time, by the clock thread of
 every daemon process. See docs/caching.md.
 """
@@ -67,6 +67,7 @@ TYPES = {
 }
 EXTENSIONS = {content_type: ext for ext, content_type in TYPES.items()}
 STARTUP_SECONDS = 10
+STALE = ".stale"  # a page file's marker: see forget_pages()
 GENERATION_GRACE = 60  # seconds an old generation stays on disk for requests in flight
 
 
@@ -191,9 +192,15 @@ def _remove_old_generations(current: str, now: float) -> None:
 
 
 def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
-    """Delete, on every host in the live generation, the files of the pages at and below
+    """Mark stale, on every host in the live generation, the files of the pages at and below
     each of trees (an entry and its feeds) and the files matching each (url, pattern) of
-    lists (a list page: "index.page-3.html", or "index*" for all its pages)."""
+    lists (a list page: "index.page-3.html", or "index*" for all its pages).
+
+    Marked, not deleted: Apache checks that a file exists, then serves it, and a file
+    deleted in between would be a 404 for a reader. A marker found a moment late only
+    serves the page as it was a moment before the write. The next render replaces the file
+    and removes its marker.
+    """
     with _locked():
         version = current_version()
         if version is None:
@@ -202,11 +209,18 @@ def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
         _write_state(version._replace(serial=version.serial + 1))
         live = pages_root() / version.generation
         for host in live.iterdir():
-            for url in trees:
-                shutil.rmtree(host / url.strip("/"), ignore_errors=True)
-            for url, pattern in lists:
-                for page in (host / url.strip("/")).glob(pattern):
-                    page.unlink(missing_ok=True)
+            pages = [page for url in trees for page in (host / url.strip("/")).rglob("*")]
+            pages += [
+                page for url, pattern in lists for page in (host / url.strip("/")).glob(pattern)
+            ]
+            for page in pages:
+                if page.suffix[1:] in TYPES and not page.name.startswith("."):
+                    stale_marker(page).touch()
+
+
+def stale_marker(page: Path) -> Path:
+    """Beside a page file: Apache's rules (blog/apache.py) do not serve a page marked stale."""
+    return page.with_name(page.name + STALE)
 
 
 _done = threading.local()  # key -> when this thread last did that work
@@ -419,7 +433,7 @@ class PageCacheMiddleware:
         target = Path(f"{pages_root()}/{version.generation}/{host}{request.path}{name}")
         try:
             with _locked():
-                # A page deleted by a write since this request began is not written again
+                # A page marked stale by a write since this request began is not written again
                 # (forget_pages() changes the serial first), nor into a retired generation.
                 if current_version() != version:
                     return
@@ -427,5 +441,6 @@ class PageCacheMiddleware:
                 temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
                 temporary.write_bytes(response.content)
                 os.replace(temporary, target)
+                stale_marker(target).unlink(missing_ok=True)
         except OSError:
             logger.warning("Could not write the page file of %s", request.path, exc_info=True)
