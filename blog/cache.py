@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import caches
 from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.urls import reverse
@@ -288,20 +289,35 @@ def comment_changed(entry, using: str | None = None) -> None:
     after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 
-_per_version: dict = {}
+FRAGMENT_SECONDS = 24 * 3600
+_MISSING = object()
 
 
-def per_version(key, compute):
+def per_version(key: str, compute):
     """compute(), once per generation in this process: for what only writes to entries and
-    scheduled changes alter (the archive's years), not comments. Every time without files."""
+    scheduled changes alter (the archive's years, an entry's neighbours), not comments. Kept
+    in the process's bounded "fragments" cache. Every time without page files."""
     version = current_version()  # before compute(): never a value newer than its key
     if version is None or not enabled():
         return compute()
-    generation, value = _per_version.get(key, (None, None))
-    if generation != version.generation:
+    memo = caches["fragments"]
+    name = f"{version.generation}:{key}"
+    value = memo.get(name, _MISSING)
+    if value is _MISSING:
         value = compute()
-        _per_version[key] = (version.generation, value)
+        memo.set(name, value, FRAGMENT_SECONDS)
     return value
+
+
+def fragments() -> dict:
+    """For the templates' {% cache %} of what only writes to entries change (an entry's
+    summary): the version in the key, so any write or scheduled change makes new ones; a
+    comment shows through the comment count, which is in the key too. Nothing is kept
+    without page files (no version then)."""
+    version = current_version() if enabled() else None
+    if version is None:
+        return {"version": "", "seconds": 0}
+    return {"version": version.generation, "seconds": FRAGMENT_SECONDS}
 
 
 # -- the clock ------------------------------------------------------------------------------

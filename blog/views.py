@@ -56,7 +56,7 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         # The same years on every page of the index until an entry changes: once per version.
         dates = super().get_date_list
         years = cache.per_version(
-            ("index-years", ordering), lambda: dates(queryset, None, ordering)
+            f"index-years:{ordering}", lambda: dates(queryset, None, ordering)
         )
         return list(years)
 
@@ -70,7 +70,8 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
             featured = Entry.objects.published().filter(featured=True)
-            context["featured"] = featured.only("title", "slug", "timestamp")[: self.featured_count]
+            featured = featured.only("title", "slug", "timestamp")[: self.featured_count]
+            context["featured"] = cache.per_version("index-featured", lambda: list(featured))
         return context
 
 
@@ -154,9 +155,12 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["older"], context["newer"] = self.object.neighbours()
-        comments = context["comments"] = self.object.visible_comments()
-        context["related"] = self.object.related()
+        entry = self.object
+        # Neither changes with comments: once per content version.
+        neighbours = cache.per_version(f"neighbours:{entry.pk}", entry.neighbours)
+        context["older"], context["newer"] = neighbours
+        context["related"] = cache.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
+        comments = context["comments"] = entry.visible_comments()
         form = context.get("form")
         if form is None and self.object.comments_open:
             form = context["form"] = self.comment_form()

@@ -84,6 +84,7 @@ def test_the_publish_button_is_gone_once_published(staff_client, create_entry):
     assert 'name="_publish"' not in html
 
 
+@pytest.mark.django_db(transaction=True)  # pages go stale when the write commits
 def test_bulk_actions_publish_unpublish_feature_unfeature(client, staff_client, create_entry):
     """The change list's actions; each makes cached pages stale at once."""
     drafts = [create_entry(title=f"Bulk {i}", is_draft=True, days=-5) for i in range(2)]
