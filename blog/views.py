@@ -33,7 +33,7 @@ class BlogViewMixin:
 
     def get_queryset(self):
         # Lists show excerpts: the long Markdown and HTML bodies stay in the database.
-        entries = Entry.objects.published().with_comment_counts().with_tags()
+        entries = Entry.objects.published().with_tags()
         return entries.defer("body", "body_html", "summary").order_by(*self.ordering)
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
@@ -47,7 +47,21 @@ class BlogViewMixin:
         return dates
 
 
-class EntryIndexView(BlogViewMixin, ArchiveIndexView):
+class SummaryListMixin:
+    """Lists of entry summaries (the front page, a tag): a page's entries and tags change
+    only with the content version, its comment counts with every comment, so the rows are
+    read once per version and the counts every time."""
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
+        key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
+        page.object_list = Entry.objects.add_comment_counts(
+            cache.per_version(key, lambda: list(entries))
+        )
+        return paginator, page, page.object_list, is_paginated
+
+
+class EntryIndexView(SummaryListMixin, BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
     featured_count = 5
@@ -92,7 +106,7 @@ class EntryMonthArchiveView(CompactListMixin, BlogViewMixin, MonthArchiveView):
     pass
 
 
-class TagView(BlogViewMixin, ListView):
+class TagView(SummaryListMixin, BlogViewMixin, ListView):
     """A tag's published entries, newest first."""
 
     template_name_suffix = "_tag"
