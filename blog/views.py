@@ -187,6 +187,9 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             context["reply_to"] = asked if asked in shown else None
             if not form.is_bound:
                 form.initial["reply_to"] = context["reply_to"]
+            # The same empty form for every reader (no token): a fragment per version.
+            anonymous = not self.request.user.is_authenticated
+            context["form_is_plain"] = anonymous and not form.is_bound and not context["reply_to"]
         return context
 
     def comment_form(self, data=None):
