@@ -254,14 +254,25 @@ def page_facts(server: Server) -> dict:
 
 
 def bench_comments(server: Server, database_url: str | None) -> int:
-    """How many of the mixed workload's comments the database holds."""
+    """How many of the mixed workload's comments the database holds, once the POSTs still in
+    the server when wrk stopped are done (the count holds still for a second)."""
     query = "SELECT COUNT(*) FROM blog_comment WHERE name = 'bench'"
-    if not database_url:
-        return server.sql(query)[0][0]
-    import psycopg
 
-    with psycopg.connect(database_url) as db:
-        return db.execute(query).fetchone()[0]
+    def count() -> int:
+        if not database_url:
+            return server.sql(query)[0][0]
+        import psycopg
+
+        with psycopg.connect(database_url) as db:
+            return db.execute(query).fetchone()[0]
+
+    stored, deadline = count(), time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        if (now := count()) == stored:
+            break
+        stored = now
+    return stored
 
 
 def run_case(server, name, url, options, script=None, args=()) -> dict:
