@@ -268,26 +268,30 @@ def bump_version(using: str | None = None) -> None:
 
 
 def comment_changed(entry, using: str | None = None) -> None:
-    """A comment was saved or deleted: stale are only the pages that show it or count it."""
+    """A comment was saved or deleted: stale are only the pages that show it or count it.
+    Worked out once the write commits, so a writer holds the database's lock no longer."""
     from blog.views import EntryIndexView  # the views import this module (through models)
 
-    trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
-    lists = []
-    if entry.is_published:
-        # The lists that count comments (archives do not): the front page that shows the
-        # entry (its position, counted in the index; ties may span two pages) ...
-        published = entry.__class__.objects.using(using).published()
-        newer = published.filter(timestamp__gt=entry.timestamp).count()
-        last = newer + published.filter(timestamp=entry.timestamp).count() - 1
-        per_page = EntryIndexView.paginate_by
-        for number in range(newer // per_page + 1, last // per_page + 2):
-            lists.append(("/", f"index.page-{number}.html"))
-            if number == 1:
-                lists.append(("/", "index.html"))
-        # ... and every page of its tags.
-        for slug in entry.tags.using(using).values_list("slug", flat=True):
-            lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
-    after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
+    def forget():
+        trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
+        lists = []
+        if entry.is_published:
+            # The lists that count comments (archives do not): the front page that shows
+            # the entry (its position, counted in the index; ties may span two pages) ...
+            published = entry.__class__.objects.using(using).published()
+            newer = published.filter(timestamp__gt=entry.timestamp).count()
+            last = newer + published.filter(timestamp=entry.timestamp).count() - 1
+            per_page = EntryIndexView.paginate_by
+            for number in range(newer // per_page + 1, last // per_page + 2):
+                lists.append(("/", f"index.page-{number}.html"))
+                if number == 1:
+                    lists.append(("/", "index.html"))
+            # ... and every page of its tags.
+            for slug in entry.tags.using(using).values_list("slug", flat=True):
+                lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
+        forget_pages(trees, lists)
+
+    after_commit(forget, ("forget", entry.pk, using), using)
 
 
 FRAGMENT_SECONDS = 24 * 3600

@@ -22,6 +22,7 @@ from blog import images, notifications, search, spam
 from blog.markup import render_entry, render_markdown
 from blog.queries import PlannedQueries
 from blog.signals import SignalFreeWrites
+from homepage.sqlite_guard import one_writer
 
 SLUG_MAX_LENGTH = 120
 RELATED_ENTRIES = 5
@@ -514,7 +515,7 @@ class CommentQuerySet(SignalFreeWrites):
         if user is not None:
             name = author_name(user)
         email = normalize_email(email)
-        with transaction.atomic():
+        with one_writer(), transaction.atomic():
             # Serialise comments per entry so a double click cannot slip two copies in.
             Entry.objects.select_for_update().filter(pk=entry.pk).first()
             duplicate = entry.comments.filter(
