@@ -569,6 +569,11 @@ def main():
         progress.set_description("hello world")
         hellos = [run_case(ceiling, "hello", ceiling.url + "/", options)]
         progress.update()
+        extras = {}
+        if options.peer_venv:  # first: a peer that cannot start fails the run at once
+            progress.set_description("the old site")
+            extras["peer"] = peer_comparison(options)
+            progress.update()
         runs, facts = {}, {}
         for variant in VARIANTS:
             variant_runs, variant_facts = bench_variant(variant, (small, big), options, progress)
@@ -578,11 +583,6 @@ def main():
                 seconds = facts.get(entries, {}).get("seed_seconds")
                 facts[entries] = variant_facts[entries]
                 facts[entries]["seed_seconds"] = facts[entries]["seed_seconds"] or seconds
-        extras = {}
-        if options.peer_venv:
-            progress.set_description("the old site")
-            extras["peer"] = peer_comparison(options)
-            progress.update()
         if options.soak:
             progress.set_description(f"mixed for {options.soak} s")
             extras["soak"] = soak(options)
