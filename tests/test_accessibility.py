@@ -166,6 +166,7 @@ def test_json_ld_passes_the_content_security_policy(live_server, browser):  # no
     context.close()
 
 
+@pytest.mark.html
 @pytest.mark.django_db
 def test_every_kind_of_page_is_valid_html(tmp_path):
     """The Nu Html Checker (vnu.jar) finds no error on any kind of page."""

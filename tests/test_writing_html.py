@@ -44,6 +44,7 @@ The rest.
 """
 
 
+@pytest.mark.html
 @pytest.mark.skipif(shutil.which("java") is None or not VNU.exists(), reason="no Nu checker")
 def test_entry_lists_and_search_are_valid_html(client, create_entry, tmp_path):
     # Whole seconds: date:"c" prints microseconds, which the checker refuses (issue 11's).
