@@ -16,6 +16,7 @@ from django.urls import reverse
 from blog import notifications
 from blog.models import Comment, Entry, Page
 from tests.browser import DESKTOP, PHONE
+from tests.html_validator import CHECKER
 
 AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 VNU = Path(django_settings.BASE_DIR) / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -182,7 +183,7 @@ def test_every_kind_of_page_is_valid_html(tmp_path):
         path.write_bytes(response.content)
         files.append(str(path))
     result = subprocess.run(
-        ["java", "-jar", str(VNU), "--format", "json", "--errors-only", *files],
+        [*CHECKER, "--format", "json", "--errors-only", *files],
         capture_output=True,
         text=True,
         timeout=300,
