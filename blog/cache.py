@@ -25,8 +25,10 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import caches
 from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
@@ -288,20 +290,35 @@ def comment_changed(entry, using: str | None = None) -> None:
     after_commit(lambda: forget_pages(trees, lists), ("forget", entry.pk, using), using)
 
 
-_per_version: dict = {}
+FRAGMENT_SECONDS = 24 * 3600
+_MISSING = object()
 
 
-def per_version(key, compute):
+def per_version(key: str, compute):
     """compute(), once per generation in this process: for what only writes to entries and
-    scheduled changes alter (the archive's years), not comments. Every time without files."""
+    scheduled changes alter (the archive's years, an entry's neighbours), not comments. Kept
+    in the process's bounded "fragments" cache. Every time without page files."""
     version = current_version()  # before compute(): never a value newer than its key
     if version is None or not enabled():
         return compute()
-    generation, value = _per_version.get(key, (None, None))
-    if generation != version.generation:
+    memo = caches["fragments"]
+    name = f"{version.generation}:{key}"
+    value = memo.get(name, _MISSING)
+    if value is _MISSING:
         value = compute()
-        _per_version[key] = (version.generation, value)
+        memo.set(name, value, FRAGMENT_SECONDS)
     return value
+
+
+def fragments() -> dict:
+    """For the templates' {% cache %} of what only writes to entries change (an entry's
+    summary): the version in the key, so any write or scheduled change makes new ones; a
+    comment shows through the comment count, which is in the key too. Nothing is kept
+    without page files (no version then)."""
+    version = current_version() if enabled() else None
+    if version is None:
+        return {"version": "", "seconds": 0}
+    return {"version": version.generation, "seconds": FRAGMENT_SECONDS}
 
 
 # -- the clock ------------------------------------------------------------------------------
@@ -379,6 +396,25 @@ def share(response) -> None:
     patch_vary_headers(response, ["Cookie"])
 
 
+class _Render:
+    """A page this process is rendering, for the requests for it that arrive meanwhile."""
+
+    def __init__(self, version: Version):
+        self.version, self.done, self.response = version, threading.Event(), None
+
+
+_rendering: dict[tuple[str, str], _Render] = {}
+_rendering_lock = threading.Lock()
+COALESCE_SECONDS = 10
+
+
+def _copy(response) -> HttpResponse:
+    copy = HttpResponse(response.content, status=response.status_code)
+    for name, value in response.items():
+        copy[name] = value
+    return copy
+
+
 class PageCacheMiddleware:
     """Writes the public pages Django renders as files for Apache (first in MIDDLEWARE, so it
     sees the final response: cookies, Cache-Control)."""
@@ -400,12 +436,39 @@ class PageCacheMiddleware:
                 # The site works without its page files (slower); the page is not written.
                 logger.warning("Page files unavailable for %s", request.path, exc_info=True)
                 version = None
+        if version is None or request.method != "GET":
+            return self._render(request, version)[0]
+        # A page that went stale is asked for by many readers at once: one render per process
+        # and version, the others get its bytes (a write since it began changes the version).
+        key = (request.META.get("HTTP_HOST", ""), request.get_full_path())
+        with _rendering_lock:
+            leader = _rendering.get(key)
+            if leader is None or leader.version != version:
+                leader, mine = None, _Render(version)
+                _rendering[key] = mine
+        if leader is not None:
+            if leader.done.wait(COALESCE_SECONDS) and leader.response is not None:
+                return _copy(leader.response)
+            return self._render(request, version)[0]
+        try:
+            response, shared = self._render(request, version)
+            mine.response = response if shared else None
+            return response
+        finally:
+            mine.done.set()
+            with _rendering_lock:
+                if _rendering.get(key) is mine:
+                    del _rendering[key]
+
+    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
+        """The response, and whether it is a public page (the same for every reader)."""
         response = self.get_response(request)
-        if version is not None and self._shareable(request, response):
+        shared = version is not None and self._shareable(request, response)
+        if shared:
             share(response)
             if request.method == "GET":
                 self._write(request, response, version)
-        return response
+        return response, shared
 
     def _shareable(self, request, response) -> bool:
         match = request.resolver_match

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
+from blog import cache
 from blog.models import Page
 
 
@@ -7,6 +9,9 @@ def site(request):
     return {
         "BLOG_TITLE": settings.BLOG_TITLE,
         "BLOG_DESCRIPTION": settings.BLOG_DESCRIPTION,
-        # Evaluated by base.html's navigation: one query, and only on pages that render it.
-        "nav_pages": Page.navigation(),
+        # Only pages change them: one query per content version and process.
+        "nav_pages": SimpleLazyObject(
+            lambda: cache.per_version("nav-pages", lambda: list(Page.navigation()))
+        ),
+        "fragments": cache.fragments(),
     }

@@ -68,15 +68,20 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
     def with_comment_counts(self):
         # A subquery per row shown, not JOIN + GROUP BY: grouping would touch every
         # entry and comment before LIMIT, making each list page O(all entries).
-        public = (
-            Comment.objects.public()
-            .filter(entry=OuterRef("pk"))
-            .order_by()
-            .values("entry")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
+        public = Comment.objects.public_counts().filter(entry=OuterRef("pk")).values("n")
         return self.annotate(comment_count=Coalesce(Subquery(public), 0))
+
+    @staticmethod
+    def add_comment_counts(entries: list["Entry"]) -> list["Entry"]:
+        """with_comment_counts() for entries already loaded (a list kept per content version,
+        whose counts change with every comment): one query for all of them."""
+        ids = [entry.pk for entry in entries]
+        counts = dict(
+            Comment.objects.public_counts().filter(entry__in=ids).values_list("entry", "n")
+        )
+        for entry in entries:
+            entry.comment_count = counts.get(entry.pk, 0)
+        return entries
 
     def with_tags(self):
         """Each entry's tags in one more query for the whole list (no query per entry)."""
@@ -471,6 +476,10 @@ class CommentQuerySet(SignalFreeWrites):
         return self.filter(is_public=True, is_spam=False).filter(
             Q(parent=None) | Q(parent__is_public=True, parent__is_spam=False)
         )
+
+    def public_counts(self):
+        """The number of public comments of each entry, as rows of (entry, n)."""
+        return self.public().order_by().values("entry").annotate(n=Count("pk"))
 
     def trusted_email(self, email: str) -> bool:
         """Moderation learns: an address with an approved comment and none marked as spam."""

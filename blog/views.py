@@ -33,7 +33,7 @@ class BlogViewMixin:
 
     def get_queryset(self):
         # Lists show excerpts: the long Markdown and HTML bodies stay in the database.
-        entries = Entry.objects.published().with_comment_counts().with_tags()
+        entries = Entry.objects.published().with_tags()
         return entries.defer("body", "body_html", "summary").order_by(*self.ordering)
 
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
@@ -47,7 +47,21 @@ class BlogViewMixin:
         return dates
 
 
-class EntryIndexView(BlogViewMixin, ArchiveIndexView):
+class SummaryListMixin:
+    """Lists of entry summaries (the front page, a tag): a page's entries and tags change
+    only with the content version, its comment counts with every comment, so the rows are
+    read once per version and the counts every time."""
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
+        key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
+        page.object_list = Entry.objects.add_comment_counts(
+            cache.per_version(key, lambda: list(entries))
+        )
+        return paginator, page, page.object_list, is_paginated
+
+
+class EntryIndexView(SummaryListMixin, BlogViewMixin, ArchiveIndexView):
     allow_empty = True
     date_list_period = "year"
     featured_count = 5
@@ -56,7 +70,7 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         # The same years on every page of the index until an entry changes: once per version.
         dates = super().get_date_list
         years = cache.per_version(
-            ("index-years", ordering), lambda: dates(queryset, None, ordering)
+            f"index-years:{ordering}", lambda: dates(queryset, None, ordering)
         )
         return list(years)
 
@@ -70,7 +84,8 @@ class EntryIndexView(BlogViewMixin, ArchiveIndexView):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
             featured = Entry.objects.published().filter(featured=True)
-            context["featured"] = featured.only("title", "slug", "timestamp")[: self.featured_count]
+            featured = featured.only("title", "slug", "timestamp")[: self.featured_count]
+            context["featured"] = cache.per_version("index-featured", lambda: list(featured))
         return context
 
 
@@ -91,7 +106,7 @@ class EntryMonthArchiveView(CompactListMixin, BlogViewMixin, MonthArchiveView):
     pass
 
 
-class TagView(BlogViewMixin, ListView):
+class TagView(SummaryListMixin, BlogViewMixin, ListView):
     """A tag's published entries, newest first."""
 
     template_name_suffix = "_tag"
@@ -154,9 +169,12 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["older"], context["newer"] = self.object.neighbours()
-        comments = context["comments"] = self.object.visible_comments()
-        context["related"] = self.object.related()
+        entry = self.object
+        # Neither changes with comments: once per content version.
+        neighbours = cache.per_version(f"neighbours:{entry.pk}", entry.neighbours)
+        context["older"], context["newer"] = neighbours
+        context["related"] = cache.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
+        comments = context["comments"] = entry.visible_comments()
         form = context.get("form")
         if form is None and self.object.comments_open:
             form = context["form"] = self.comment_form()
@@ -169,6 +187,9 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             context["reply_to"] = asked if asked in shown else None
             if not form.is_bound:
                 form.initial["reply_to"] = context["reply_to"]
+            # The same empty form for every reader (no token): a fragment per version.
+            anonymous = not self.request.user.is_authenticated
+            context["form_is_plain"] = anonymous and not form.is_bound and not context["reply_to"]
         return context
 
     def comment_form(self, data=None):

@@ -204,6 +204,13 @@ else:
             "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},
         }
     }
+# Rendered pieces of pages (an entry's summary in a list), per process, keyed by the content
+# version and what else they show (blog/cache.py: fragments()).
+CACHES["fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "OPTIONS": {"MAX_ENTRIES": 3000},
+}
 # Public pages as files that Apache serves (blog/cache.py, docs/caching.md). Writes never
 # wait for the age: they start a new generation of files. 0 turns the page files off.
 BLOG_PAGE_CACHE_SECONDS = env_int("BLOG_PAGE_CACHE_SECONDS", 3600)

@@ -53,11 +53,12 @@ def create_comment(db):
 def _private_cache(tmp_path_factory):
     """The production cache backend (files), but this test process's own: parallel runs
     share no rate limits or pages, and a REDIS_URL in the environment is never flushed."""
+    from django.conf import settings
     from django.test import override_settings
 
     backend = "homepage.filecache.FileBasedCache"
-    location = tmp_path_factory.mktemp("cache")
-    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": location}}):
+    default = {"BACKEND": backend, "LOCATION": tmp_path_factory.mktemp("cache")}
+    with override_settings(CACHES={**settings.CACHES, "default": default}):
         yield
 
 

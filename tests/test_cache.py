@@ -1,5 +1,6 @@
 """The page cache (blog/cache.py): public pages as files that Apache serves, never stale."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -131,6 +132,58 @@ def test_apache_gets_djangos_headers(blog):
     for name, value in shared.items():
         assert f"Header set {name} " in config and value.replace('"', '\\"') in config
     assert 'ForceType "application/rss+xml; charset=utf-8"' in config
+
+
+# -- one render for many readers ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeypatch):
+    """Readers who ask for a page while this process renders it get that render's bytes, not
+    a render each; after a write they get a render of their own."""
+    from blog.views import EntryIndexView
+
+    create_entry(title="Shared")
+    cache.renew()
+    renders = []
+    render = EntryIndexView.get
+
+    def slow(self, request, *args, **kwargs):
+        renders.append(request)
+        time.sleep(0.5)  # a slow render: the other readers arrive while it runs
+        return render(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(EntryIndexView, "get", slow)
+
+    def readers(count):
+        responses = []
+        threads = [
+            threading.Thread(target=lambda: responses.append(Client().get("/")))
+            for _ in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        return responses
+
+    responses = readers(4)
+    assert len(renders) == 1
+    assert [r.status_code for r in responses] == [200] * 4
+    assert len({r.content for r in responses}) == 1 and b"Shared" in responses[0].content
+    assert all(r["Cache-Control"] == responses[0]["Cache-Control"] for r in responses)
+    # A comment while a page renders: who asks after it gets a render that shows it.
+    entry = Entry.objects.get()
+    cache.forget_pages([entry.get_absolute_url()], [("/", "index*")])
+    first = threading.Thread(target=lambda: Client().get("/"))
+    first.start()
+    time.sleep(0.1)
+    Comment.objects.create(entry=entry, name="r", text="During the render.")
+    after = Client().get("/")
+    first.join()
+    assert len(renders) == 3
+    assert b"1 comment" in after.content
 
 
 # -- never stale ---------------------------------------------------------------------------
@@ -372,8 +425,11 @@ def test_apache_answers_every_public_page_from_its_file(site):
             "GET", url, headers={"If-None-Match": served.headers["ETag"]}
         )
         assert again.status == 304, url
-    hidden = Browser(site.url).get("/__pages/")
-    assert hidden.status in (403, 404)
+    # The files' folder has no URL: the rules are the only way in.
+    generation = (site.data_dir / "pages" / "generation").read_text().split()[1]
+    host = site.url.removeprefix("http://")
+    for url in ["/generation", f"/{generation}/{host}/index.html"]:
+        assert Browser(site.url).get(url).status == 404, url
 
 
 @pytest.mark.server

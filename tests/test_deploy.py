@@ -139,7 +139,7 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         )
         # The page files' configuration, as README's deployment steps make it.
         pages_conf = tmp_path / "homepage-pages"
-        generated = server.manage("page_cache_config", "--rules", f"{pages_conf}-rules.conf")
+        generated = server.manage("page_cache_config")
         Path(f"{pages_conf}.conf").write_text(generated.stdout)
         if os.geteuid() == 0:
             for path in [server.data_dir, *server.data_dir.rglob("*")]:
@@ -186,7 +186,8 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         with_session = Browser(f"http://127.0.0.1:{port}")
         with_session.cookies["sessionid"] = "x"
         assert "ETag" not in with_session.get("/").headers
-        assert browser.get("/__pages/").status in (403, 404)
+        generation = (server.data_dir / "pages" / "generation").read_text().split()[1]
+        assert browser.get(f"/{generation}/127.0.0.1:{port}/index.html").status == 404
         # The settings came from the env file named in Apache's environment.
         assert "Daemon Mode Proof" in page.text
         css = browser.get("/static/css/site.css")

@@ -82,6 +82,7 @@ def test_an_image_uploaded_in_the_admin_shows_in_the_entry(client, staff_client,
     assert entry.share_image == f"/media/{image.renditions[-1][2]}"
 
 
+@pytest.mark.django_db(transaction=True)  # pages go stale when the write commits
 def test_an_upload_re_renders_the_entry_that_refers_to_it(client, create_entry):
     """A body may name the image before it exists; the upload makes the reference live."""
     entry = create_entry(body="![](image:1)")

@@ -128,7 +128,7 @@ def test_imported_entries_render_and_have_permalinks(db, client):
     assert "Don&#x27;t share your middleware across caches" in response.content.decode()
 
 
-def test_cached_pages_show_the_import_at_once(db, client):
+def test_cached_pages_show_the_import_at_once(transactional_db, client):
     """The page cache is made stale by the import, though bulk inserts send no signals."""
     assert "Session django, part 17" not in client.get("/").content.decode()
     run_import(SAMPLE)

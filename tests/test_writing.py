@@ -84,6 +84,7 @@ def test_the_publish_button_is_gone_once_published(staff_client, create_entry):
     assert 'name="_publish"' not in html
 
 
+@pytest.mark.django_db(transaction=True)  # pages go stale when the write commits
 def test_bulk_actions_publish_unpublish_feature_unfeature(client, staff_client, create_entry):
     """The change list's actions; each makes cached pages stale at once."""
     drafts = [create_entry(title=f"Bulk {i}", is_draft=True, days=-5) for i in range(2)]
@@ -145,6 +146,7 @@ def test_description_and_share_image_properties(create_entry):
     assert len(long.description) <= 300 and long.description.endswith("…")
 
 
+@pytest.mark.django_db(transaction=True)  # pages go stale when the write commits
 def test_updated_shows_only_after_a_real_edit(client, create_entry):
     """Editing the title, summary or body after publication shows "Updated"; toggling
     featured (or editing a draft) does not."""
@@ -209,6 +211,7 @@ def test_a_slug_taken_again_belongs_to_its_new_entry(client, create_entry):
     assert client.get(new.get_absolute_url()).status_code == 200
 
 
+@pytest.mark.django_db(transaction=True)  # pages go stale when the write commits
 def test_render_entries_renders_every_entry_again(client, create_entry):
     """manage.py render_entries: stored HTML made by an older renderer is made anew (no
     revision), and pages show it at once."""

@@ -1,21 +1,12 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand
 
-from blog.apache import apache_config, apache_rules
+from blog.apache import apache_config
 from blog.cache import prepare
 
 
 class Command(BaseCommand):
-    help = (
-        "Write the Apache configuration that serves the page files: server-level directives "
-        "to stdout, the rewrite rules for the application's directory to --rules."
-    )
+    help = "Print the Apache directives that serve the page files, for the site's <VirtualHost>."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--rules", type=Path, required=True, help="file for the rules")
-
-    def handle(self, *args, rules, **options):
+    def handle(self, *args, **options):
         prepare()
-        rules.write_text(apache_rules())
         self.stdout.write(apache_config(), ending="")
