@@ -18,7 +18,9 @@ prepares a private temporary folder (readable by the daemons' user) holding:
 
 ``start()`` migrates, seeds (``seed=True`` runs ``seed_blog`` with 12 entries x 3 comments; a
 list gives its arguments), collects static files, then starts ``scripts/serve`` on a free
-127.0.0.1 port in its own process group and waits until ``/healthz`` answers 200.
+127.0.0.1 port in its own process group and waits until ``/healthz`` answers 200. A later
+SQLite server of the same process prepared the same way (``RUN_TIME_SETTINGS`` aside) gets
+a copy of the first one's database and static files instead of the three commands.
 
 Attributes and methods:
 
@@ -82,6 +84,21 @@ from pathlib import Path
 from testing.commands import PROJECT, manage
 
 SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
+# Settings the prepared database and static files do not depend on: a server that differs
+# from an earlier one only in these copies its prepared folders (see Server.prepare).
+RUN_TIME_SETTINGS = {
+    "SECRET_KEY", "DATA_DIR", "STATIC_ROOT", "BLOG_COMMENT_RATE", "SQLITE_TIMEOUT", "BLOG_TITLE"
+}  # fmt: skip
+_prepared: dict[tuple, Path] = {}
+_prepared_folder: tempfile.TemporaryDirectory | None = None
+
+
+def _prepared_dir() -> str:
+    """This process's folder of prepared copies, removed when it exits."""
+    global _prepared_folder
+    if _prepared_folder is None:
+        _prepared_folder = tempfile.TemporaryDirectory(prefix="homepage-prepared-")
+    return _prepared_folder.name
 
 
 def free_port() -> int:
@@ -177,11 +194,34 @@ class Server:
         return manage(*args, env=self.process_env(), timeout=timeout)
 
     def prepare(self) -> None:
-        self.manage("migrate", "--noinput", "-v0")
-        if self.seed:
-            self.manage("seed_blog", *(SEED_ARGS if self.seed is True else self.seed))
-        self.manage("collectstatic", "--noinput", "-v0")
+        """Migrate, seed, collect the static files; or copy what an earlier server of this
+        process prepared the same way (the database file and the static files)."""
+        key = self._prepared_key()
+        if key in _prepared:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            for path in _prepared[key].glob("blog.sqlite3*"):
+                shutil.copy2(path, self.data_dir)
+            shutil.copytree(_prepared[key] / "static", self.tmp / "static")
+        else:
+            self.manage("migrate", "--noinput", "-v0")
+            if self.seed:
+                self.manage("seed_blog", *(SEED_ARGS if self.seed is True else self.seed))
+            self.manage("collectstatic", "--noinput", "-v0")
+            if key is not None:
+                kept = Path(tempfile.mkdtemp(prefix="prepared-", dir=_prepared_dir()))
+                for path in self.data_dir.glob("blog.sqlite3*"):
+                    shutil.copy2(path, kept)
+                shutil.copytree(self.tmp / "static", kept / "static")
+                _prepared[key] = kept
         self._prepared = True
+
+    def _prepared_key(self) -> tuple | None:
+        """What the prepared folders depend on, or None when they are not kept (PostgreSQL)."""
+        if "DATABASE_URL" in self.settings:
+            return None
+        depends = {k: v for k, v in self.settings.items() if k not in RUN_TIME_SETTINGS}
+        seed = SEED_ARGS if self.seed is True else self.seed or []
+        return tuple(seed), tuple(sorted(depends.items()))
 
     def start(self) -> Server:
         if self.process and self.process.poll() is None:

@@ -13,6 +13,22 @@ from testing.server import Server
 from tests.browser import admin_page, browser, page  # noqa: F401  (Chromium fixtures)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The slow tests (real servers, then Chromium and the Nu checker) first, each file's in
+    its order: under pytest-xdist the workers end together on quick tests instead of one of
+    them waiting for the other's last server test."""
+
+    def slowness(item):
+        if item.get_closest_marker("server"):
+            return 0
+        if item.get_closest_marker("browser") or item.get_closest_marker("html"):
+            return 1
+        return 2
+
+    items.sort(key=slowness)
+
+
 @pytest.fixture
 def create_entry(db):
     """Make an entry; days=-1 is yesterday, days=1 is scheduled for tomorrow."""

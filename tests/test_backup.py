@@ -11,6 +11,8 @@ import pytest
 
 from testing import commands
 
+pytestmark = pytest.mark.own_database  # SQLite files of its own (the commands' SQLITE_PATH)
+
 ROOT = Path(__file__).resolve().parent.parent
 FILLER_COMMENTS = 20_000  # ~10 MB, so the copy takes many backup steps
 

@@ -16,7 +16,7 @@ from blog import notifications
 from homepage.errors import service_unavailable
 from tests.html_validator import assert_valid_html, html_errors
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.html]
 
 
 def page(response, status=200) -> str:

@@ -628,6 +628,7 @@ def test_a_few_thousand_rows(db, legacy_db):
 
 
 @pytest.mark.postgres
+@pytest.mark.own_database
 def test_postgres_sequences_advance_past_the_imported_ids(postgres_url, tmp_path):
     """After the import, a new entry and a new comment get ids above the old ones; a dry run
     leaves the sequences alone."""

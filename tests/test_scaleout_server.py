@@ -84,6 +84,13 @@ def postgres_ready() -> bool:
     return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
 
 
+def wait_for(condition, timeout=60) -> None:
+    """Until condition() holds: a load phase ends after enough requests, not a fixed time."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def ensure_postgres_running() -> None:
     if not postgres_ready():
         subprocess.run(["bash", str(Path(__file__).parent.parent / "scripts" / "services")])
@@ -209,20 +216,23 @@ def test_postgresql_restart_under_load(
             results.append((started, time.monotonic() - started, status))
             time.sleep(0.02)
 
+    def finished(since, statuses=(200, 302)):
+        """How many requests started since then ended with one of these statuses."""
+        return sum(r[0] >= since and r[2] in statuses for r in list(results))
+
     threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(2)
+        wait_for(lambda: len(results) >= 30)
         down = time.monotonic()
         pg_ctl("stop")
-        time.sleep(4)
+        # Down for longer than the pool's wait for a connection, and until requests failed.
+        wait_for(lambda: time.monotonic() > down + 2.5 and finished(down, (500, 503)) >= 6)
         pg_ctl("start")
-        deadline = time.monotonic() + 60
-        while not postgres_ready() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(postgres_ready)
         up = time.monotonic()
-        time.sleep(4)
+        wait_for(lambda: finished(up + 0.5) >= 60)
     finally:
         loading.clear()
         for thread in threads:

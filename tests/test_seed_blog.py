@@ -132,6 +132,7 @@ def test_no_progress_bar_when_not_on_a_terminal():
     assert err.getvalue() == ""
 
 
+@pytest.mark.own_database
 def test_progress_bar_on_a_terminal(tmp_path):
     """On a terminal, seeding shows a progress bar counting the entries."""
     env = os.environ | {"DATA_DIR": str(tmp_path), "HOMEPAGE_ENV_FILE": os.devnull}
@@ -153,6 +154,7 @@ def test_progress_bar_on_a_terminal(tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.own_database
 def test_postgres_sequences_follow_the_explicit_ids(postgres_url):
     """On PostgreSQL, after seeding with explicit ids, new rows get the next ids."""
     env = os.environ | {"DATABASE_URL": postgres_url}
