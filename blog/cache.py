@@ -298,12 +298,19 @@ FRAGMENT_SECONDS = 24 * 3600
 _MISSING = object()
 
 
+def _live_version() -> Version | None:
+    """The version, with page files on and until it expires: an expired one may miss a
+    scheduled change that nothing has renewed it for yet (no reader's request, no clock)."""
+    version = current_version() if enabled() else None
+    return version if version is not None and time.time() < version.expires else None
+
+
 def per_version(key: str, compute):
     """compute(), once per generation in this process: for what only writes to entries and
     scheduled changes alter (the archive's years, an entry's neighbours), not comments. Kept
     in the process's bounded "fragments" cache. Every time without page files."""
-    version = current_version()  # before compute(): never a value newer than its key
-    if version is None or not enabled():
+    version = _live_version()  # before compute(): never a value newer than its key
+    if version is None:
         return compute()
     memo = caches["fragments"]
     name = f"{version.generation}:{key}"
@@ -319,7 +326,7 @@ def fragments() -> dict:
     summary): the version in the key, so any write or scheduled change makes new ones; a
     comment shows through the comment count, which is in the key too. Nothing is kept
     without page files (no version then)."""
-    version = current_version() if enabled() else None
+    version = _live_version()
     if version is None:
         return {"version": "", "seconds": 0}
     return {"version": version.generation, "seconds": FRAGMENT_SECONDS}

@@ -307,6 +307,20 @@ def test_the_version_expires_at_the_next_scheduled_change(create_entry, settings
         assert renewed.expires == pytest.approx((now + timedelta(days=1)).timestamp(), abs=1)
 
 
+def test_what_a_miss_reuses_ends_with_its_version(create_entry, admin_client, settings):
+    """A reader with a session is always rendered by Django; once the version has expired
+    (a scheduled entry is due) and nothing has renewed it yet, no memo or fragment of the
+    old version is used."""
+    settings.BLOG_PAGE_CACHE_SECONDS = 10 * 86400
+    now = timezone.now()
+    create_entry(title="Already out", days=-1)
+    create_entry(title="Due soon", timestamp=now + timedelta(minutes=5))
+    cache.renew()
+    assert "Due soon" not in admin_client.get("/").content.decode()  # memos made
+    with time_machine.travel(now + timedelta(minutes=5, seconds=1)):
+        assert "Due soon" in admin_client.get("/").content.decode()  # session: no renew
+
+
 # -- configuration and backends ------------------------------------------------------------------
 
 
