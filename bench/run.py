@@ -39,6 +39,7 @@ from testing.server import (  # noqa: E402
     entry_links,
     form_fields,
     free_port,
+    stop_group,
 )
 
 CACHE = BENCH / "cache"
@@ -420,9 +421,7 @@ def peer_server(venv: Path, database: Path, options):
             time.sleep(0.3)
         yield url, process.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
-        process.wait(30)
+        stop_group(process)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 

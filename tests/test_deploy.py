@@ -8,14 +8,13 @@ Apache has enabled, the mod_wsgi module built in the virtualenv (the LoadModule 
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from testing.server import PROJECT, Browser, Server, free_port
+from testing.server import PROJECT, Browser, Server, free_port, stop_group
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -220,10 +219,5 @@ def test_vhost_serves_the_blog_from_daemon_processes(tmp_path):
         assert "Traceback" not in log.read_text()
     finally:
         if apache is not None:
-            os.killpg(apache.pid, signal.SIGTERM)
-            try:
-                apache.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(apache.pid, signal.SIGKILL)
-                apache.wait(10)
+            stop_group(apache)
         server.close()

@@ -8,7 +8,6 @@ the server; when the daemons could not work, scripts/serve says why instead of s
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from testing.commands import PROJECT
-from testing.server import Browser, Server, commentable_links, free_port
+from testing.server import Browser, Server, commentable_links, free_port, stop_group
 
 pytestmark = [
     pytest.mark.server,
@@ -190,10 +189,4 @@ def test_a_fresh_clone_in_a_private_folder_serves_its_first_requests(private_clo
         )
         assert listing.returncode != 0
     finally:
-        if start.poll() is None:
-            os.killpg(start.pid, signal.SIGTERM)
-            try:
-                start.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(start.pid, signal.SIGKILL)
-                start.wait(10)
+        stop_group(start)
