@@ -207,8 +207,10 @@ def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
         version = current_version()
         if version is None:
             return
-        # First the serial: a page rendered before this write is then not written after it.
-        _write_state(version._replace(serial=version.serial + 1))
+        # First the serial: a page rendered before this write is then not written after it
+        # (unless its marker says it was not marked since, _marked_before()).
+        serial = version.serial + 1
+        _write_state(version._replace(serial=serial))
         live = pages_root() / version.generation
         for host in live.iterdir():
             pages = [page for url in trees for page in (host / url.strip("/")).rglob("*")]
@@ -217,12 +219,22 @@ def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
             ]
             for page in pages:
                 if page.suffix[1:] in TYPES and not page.name.startswith("."):
-                    stale_marker(page).touch()
+                    stale_marker(page).write_text(str(serial))
 
 
 def stale_marker(page: Path) -> Path:
-    """Beside a page file: Apache's rules (blog/apache.py) do not serve a page marked stale."""
+    """Beside a page file: Apache's rules (blog/apache.py) do not serve a page marked stale.
+    It holds the serial of the write that marked it last."""
     return page.with_name(page.name + STALE)
+
+
+def _marked_before(page: Path, serial: int) -> bool:
+    """Whether page is marked stale, last by a write at or before serial: then no write
+    since serial has marked it again, nor has a render written it (that ends the marker)."""
+    try:
+        return int(stale_marker(page).read_text()) <= serial
+    except (OSError, ValueError):
+        return False
 
 
 _done = threading.local()  # key -> when this thread last did that work
@@ -504,17 +516,29 @@ class PageCacheMiddleware:
         # As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
         # is sitemap.xmlindex.xml and / is index.html.
         name = f"{page_name(request)}.{EXTENSIONS[response['Content-Type']]}"
-        target = Path(f"{pages_root()}/{version.generation}/{host}{request.path}{name}")
+        generation = pages_root() / version.generation
+        target = Path(f"{generation}/{host}{request.path}{name}")
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        if not generation.is_dir():
+            return  # retired and removed
         try:
+            # The bytes first: the lock, which every writer of pages queues on, is held only
+            # for the check and the rename.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(response.content)
             with _locked():
-                # A page marked stale by a write since this request began is not written again
-                # (forget_pages() changes the serial first), nor into a retired generation.
-                if current_version() != version:
-                    return
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
-                temporary.write_bytes(response.content)
-                os.replace(temporary, target)
-                stale_marker(target).unlink(missing_ok=True)
+                # Not into a retired generation, nor a page that a write since this request
+                # began has marked stale. Writes to other pages (comments elsewhere) do not
+                # waste this render: under a steady stream of comments, most renders were.
+                current = current_version()
+                fresh = current is not None and current.generation == version.generation
+                if fresh and current.serial != version.serial:
+                    fresh = _marked_before(target, version.serial)
+                if fresh:
+                    os.replace(temporary, target)
+                    stale_marker(target).unlink(missing_ok=True)
         except OSError:
             logger.warning("Could not write the page file of %s", request.path, exc_info=True)
+        finally:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)  # not renamed: stale, or a failed write

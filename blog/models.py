@@ -515,7 +515,7 @@ class CommentQuerySet(SignalFreeWrites):
         if user is not None:
             name = author_name(user)
         email = normalize_email(email)
-        with one_writer(), transaction.atomic():
+        with one_writer():
             # Serialise comments per entry so a double click cannot slip two copies in.
             Entry.objects.select_for_update().filter(pk=entry.pk).first()
             duplicate = entry.comments.filter(
