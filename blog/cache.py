@@ -11,6 +11,7 @@ going live, comments closing) starts a new generation at its time, by the clock 
 every daemon process. See docs/caching.md.
 """
 
+import collections
 import contextlib
 import fcntl
 import logging
@@ -25,7 +26,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.core.cache import caches
 from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import HttpResponse
@@ -317,19 +317,46 @@ def _live_version() -> Version | None:
     return version if version is not None and time.time() < version.expires else None
 
 
+class _Memo:
+    """per_version()'s values in this process; beyond MEMO_ITEMS the least recently used go.
+    Kept as they are, not pickled as in the fragments cache: unpickling a list page's entries
+    was a quarter of the CPU of a miss of the front page. Callers copy what they change."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, key: str):
+        with self.lock:
+            value = self.items.get(key, _MISSING)
+            if value is not _MISSING:
+                self.items.move_to_end(key)
+            return value
+
+    def set(self, key: str, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+MEMO_ITEMS = 1000
+_memo = _Memo(MEMO_ITEMS)
+
+
 def per_version(key: str, compute):
     """compute(), once per generation in this process: for what only writes to entries and
-    scheduled changes alter (the archive's years, an entry's neighbours), not comments. Kept
-    in the process's bounded "fragments" cache. Every time without page files."""
+    scheduled changes alter (the archive's years, an entry's neighbours), not comments.
+    Shared by the process's threads: do not change what it returns. Every time without
+    page files."""
     version = _live_version()  # before compute(): never a value newer than its key
     if version is None:
         return compute()
-    memo = caches["fragments"]
     name = f"{version.generation}:{key}"
-    value = memo.get(name, _MISSING)
+    value = _memo.get(name)
     if value is _MISSING:
         value = compute()
-        memo.set(name, value, FRAGMENT_SECONDS)
+        _memo.set(name, value)
     return value
 
 

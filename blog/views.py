@@ -1,3 +1,5 @@
+import copy
+
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -55,9 +57,9 @@ class SummaryListMixin:
     def paginate_queryset(self, queryset, page_size):
         paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
         key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
-        page.object_list = Entry.objects.add_comment_counts(
-            cache.per_version(key, lambda: list(entries))
-        )
+        rows = cache.per_version(key, lambda: list(entries))
+        # Copies: the counts set on them are this request's.
+        page.object_list = Entry.objects.add_comment_counts([copy.copy(row) for row in rows])
         return paginator, page, page.object_list, is_paginated
 
 
