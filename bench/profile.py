@@ -11,7 +11,6 @@ daemon with py-spy, and prints the share of samples in the functions that matter
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -29,19 +28,6 @@ SHOWN = (
     "blog/", "homepage/", "paginator.py", "template/base.py", "sqlite3/base.py", "csp/",
     "axes/", "django/middleware/", "django/contrib/", "cache/backends/", "handlers/wsgi.py",
 )  # fmt: skip
-
-
-def daemon_pids(pgid: int) -> list[str]:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid and b"wsgi:" in cmdline:
-            pids.append(pid)
-    return pids
 
 
 def summary(raw: Path, limit: int) -> str:
@@ -82,7 +68,7 @@ def main():
         status = Browser(server.url).get(options.path).status
         if status != 200:
             sys.exit(f"{options.path} answered {status}")
-        (pid,) = daemon_pids(server.pid)
+        (pid,) = map(str, server.daemon_pids())
         load = subprocess.Popen(
             ["wrk", "-t1", "-c8", f"-d{options.seconds + 2}s", server.url + options.path],
             stdout=subprocess.DEVNULL,

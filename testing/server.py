@@ -302,6 +302,13 @@ class Server:
         if self.process is not None:
             stop_group(self.process, timeout)
 
+    def daemon_pids(self) -> set[int]:
+        """The mod_wsgi daemon processes (they run the Django code) of this server."""
+        out = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-g", str(self.pid)], capture_output=True, text=True
+        ).stdout
+        return {int(line.split()[0]) for line in out.splitlines() if "(wsgi:" in line}
+
     def kill9(self) -> None:
         """Crash: SIGKILL Apache and every daemon at once, as a power cut would."""
         if self.process is None:

@@ -12,7 +12,6 @@ import itertools
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 
@@ -23,14 +22,6 @@ from testing.server import Browser, commentable_links
 pytestmark = pytest.mark.server
 
 FAST_COMMENTS = {"BLOG_COMMENT_RATE": "1000000"}
-
-
-def daemon_pids(server) -> list[int]:
-    """The mod_wsgi daemon processes (they run the Python code) of this server."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "-g", str(server.pid)], capture_output=True, text=True
-    ).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "(wsgi:" in line]
 
 
 class CommentWriters:
@@ -129,12 +120,12 @@ def test_killed_daemons_are_replaced_and_lose_nothing(mod_wsgi_server):
     entries = commentable_links(server.url, Browser(server.url).get("/").text)[:4]
     with CommentWriters(server, entries, prefix="daemon") as writers:
         assert wait_for(lambda: len(writers.acknowledged) >= 20)
-        killed = daemon_pids(server)
+        killed = server.daemon_pids()
         assert len(killed) == 2
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
         # New daemons appear and comments are acknowledged again.
-        assert wait_for(lambda: set(daemon_pids(server)) - set(killed), timeout=30)
+        assert wait_for(lambda: set(server.daemon_pids()) - set(killed), timeout=30)
         count = len(writers.acknowledged)
         assert wait_for(lambda: len(writers.acknowledged) >= count + 20, timeout=30)
     assert server.sql("PRAGMA integrity_check") == [("ok",)]

@@ -57,14 +57,6 @@ def seeded_entries(server) -> list[str]:
     return entries
 
 
-def daemon_pids(server) -> set[int]:
-    """The mod_wsgi daemon processes (they run the Django code) of this server."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "-g", str(server.pid)], capture_output=True, text=True
-    ).stdout
-    return {int(line.split()[0]) for line in out.splitlines() if "(wsgi:" in line}
-
-
 def cluster() -> str:
     return sorted(os.listdir("/etc/postgresql"))[-1]
 
@@ -170,7 +162,7 @@ def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
     assert list(server.data_dir.glob("pages/v*/*/*/*/*/*/index.html"))
     counted = redis.Redis.from_url(REDIS_URL).scan_iter(f"{scaleout_env['CACHE_KEY_PREFIX']}:*")
     assert any(b"comment-rate" in key for key in counted)
-    assert len(daemon_pids(server)) == 2
+    assert len(server.daemon_pids()) == 2
     assert "Traceback" not in server.error_log
     print(f"\n{len(acknowledged)} comments, {reads['count']} reads, {len(errors)} errors")
 
@@ -191,7 +183,7 @@ def test_postgresql_restart_under_load(
         processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
     )
     entries = seeded_entries(server)
-    pids = daemon_pids(server)
+    pids = server.daemon_pids()
     assert len(pids) == 2
     results = []  # (started, seconds, status)
     loading = threading.Event()
@@ -249,7 +241,7 @@ def test_postgresql_restart_under_load(
     assert max(seconds for _, seconds, _ in results) < timeout
     failed_after = [r for r in after if r[2] not in (200, 302)]
     assert failed_after == []
-    assert daemon_pids(server) == pids
+    assert server.daemon_pids() == pids
     slowest = max(seconds for _, seconds, status in during if status in (500, 503))
     print(
         f"\n{connections}: {len(results)} requests: {len(before)} before, {len(during)} during the outage "

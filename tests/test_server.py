@@ -156,6 +156,9 @@ def test_concurrent_comment_writers_and_readers(mod_wsgi_server):
     assert dict(rows) == posted  # each acknowledged comment, with its own id, nothing else
     assert max(stored.values()) == 1
     assert_clean_log(server)
+    # Two malloc arenas a daemon, not one per thread (scripts/serve): memory stays flat.
+    for pid in server.daemon_pids():
+        assert b"MALLOC_ARENA_MAX=2" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
 def test_concurrent_replies_to_one_comment(mod_wsgi_server):
