@@ -117,10 +117,12 @@ _parsed: dict = {}
 def current_version() -> Version | None:
     """The version in force (None before the first); parsed again only when it changed."""
     try:
-        path = pages_root() / "generation"
-        stat = path.stat()
+        # os.path, not pathlib: this runs several times a request.
+        path = os.path.join(settings.BLOG_PAGES_DIR, "generation")
+        stat = os.stat(path)
         if _parsed.get("key") != (stat.st_ino, stat.st_mtime_ns):
-            state = dict(line.split(" ", 1) for line in path.read_text().splitlines())
+            with open(path, encoding="utf-8") as file:
+                state = dict(line.split(" ", 1) for line in file.read().splitlines())
             fields = zip(STATE_KEYS, (str, float, int, float), strict=True)
             version = Version(*(kind(state[name]) for name, kind in fields))
             _parsed.update(key=(stat.st_ino, stat.st_mtime_ns), version=version)

@@ -85,10 +85,12 @@ class EntryIndexView(SummaryListMixin, BlogViewMixin, ArchiveIndexView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
-            featured = Entry.objects.published().filter(featured=True)
-            featured = featured.only("title", "slug", "timestamp")[: self.featured_count]
-            context["featured"] = cache.per_version("index-featured", lambda: list(featured))
+            context["featured"] = cache.per_version("index-featured", self.featured)
         return context
+
+    def featured(self) -> list[Entry]:
+        featured = Entry.objects.published().filter(featured=True)
+        return list(featured.only("title", "slug", "timestamp")[: self.featured_count])
 
 
 class CompactListMixin:
