@@ -60,6 +60,8 @@ class SummaryListMixin:
         rows = cache.per_version(key, lambda: list(entries))
         # Copies: the counts set on them are this request's.
         page.object_list = Entry.objects.add_comment_counts([copy.copy(row) for row in rows])
+        # The rows as shown, for the templates' one fragment of all of the page's summaries.
+        page.summaries_key = " ".join(f"{e.pk}:{e.comment_count}" for e in page.object_list)
         return paginator, page, page.object_list, is_paginated
 
 
