@@ -27,6 +27,8 @@ from homepage import crossorigin
 
 
 class BlogViewMixin:
+    # Named, so that the date views need not build get_queryset() again to learn it.
+    model = Entry
     date_field = "timestamp"
     month_format = "%b"
     paginate_by = 10
