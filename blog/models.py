@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import strip_tags
 from django.utils.text import Truncator, slugify
 from django.utils.translation import gettext_lazy as _
@@ -343,10 +344,16 @@ class Entry(models.Model):
                 threads[comment.parent_id].thread.append(comment)
         return list(threads.values())
 
+    @cached_property
+    def sorted_tags(self) -> list:
+        """Its tags by name, read once however often a page shows them: from with_tags()'s
+        prefetch for a list, or one query when an entry page's cached parts miss."""
+        return sorted(self.tags.all(), key=lambda tag: tag.name)
+
     def related(self):
         """Up to RELATED_ENTRIES published entries sharing most tags with this one, newest
-        first on ties: one query, from the tags already prefetched (with_tags)."""
-        tag_ids = [tag.pk for tag in self.tags.all()]
+        first on ties: one query, after the tags (sorted_tags)."""
+        tag_ids = [tag.pk for tag in self.sorted_tags]
         if not tag_ids:
             return []
         shared = (

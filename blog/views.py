@@ -149,9 +149,10 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
     allow_future = True
 
     def get_queryset(self):
+        # No with_tags(): the parts that show tags are cached per version (sorted_tags).
         if self.request.user.is_staff:
-            return Entry.objects.with_tags()
-        return Entry.objects.published().with_tags()
+            return Entry.objects.all()
+        return Entry.objects.published()
 
     def get_object(self, queryset=None):
         try:

@@ -79,7 +79,7 @@ def entry_json_ld(context, entry):
         "author": {"@type": "Person", "name": settings.BLOG_AUTHOR},
         "publisher": {"@type": "Organization", "name": settings.BLOG_TITLE},
         "image": share_image_url(context, entry),
-        "keywords": sorted(tag.name for tag in entry.tags.all()),
+        "keywords": [tag.name for tag in entry.sorted_tags],
     }
     text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False)
     return format_html(
