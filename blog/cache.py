@@ -284,28 +284,37 @@ def bump_version(using: str | None = None) -> None:
 def comment_changed(entry, using: str | None = None) -> None:
     """A comment was saved or deleted: stale are only the pages that show it or count it.
     Worked out once the write commits, so a writer holds the database's lock no longer."""
-    from blog.views import EntryIndexView  # the views import this module (through models)
 
     def forget():
         trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
-        lists = []
-        if entry.is_published:
-            # The lists that count comments (archives do not): the front page that shows
-            # the entry (its position, counted in the index; ties may span two pages) ...
-            published = entry.__class__.objects.using(using).published()
-            newer = published.filter(timestamp__gt=entry.timestamp).count()
-            last = newer + published.filter(timestamp=entry.timestamp).count() - 1
-            per_page = EntryIndexView.paginate_by
-            for number in range(newer // per_page + 1, last // per_page + 2):
-                lists.append(("/", f"index.page-{number}.html"))
-                if number == 1:
-                    lists.append(("/", "index.html"))
-            # ... and every page of its tags.
-            for slug in entry.tags.using(using).values_list("slug", flat=True):
-                lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
+        # Where an entry is listed changes only with writes to entries: once per version.
+        key = f"lists-counting:{using}:{entry.pk}"
+        lists = per_version(key, lambda: lists_counting(entry, using))
         forget_pages(trees, lists)
 
     after_commit(forget, ("forget", entry.pk, using), using)
+
+
+def lists_counting(entry, using: str | None = None) -> list[tuple[str, str]]:
+    """The list pages that count entry's comments, as forget_pages() takes them (archives
+    list titles only): the index page that shows it, and every page of its tags."""
+    from blog.views import EntryIndexView  # the views import this module (through models)
+
+    if not entry.is_published:
+        return []
+    # The index page: its position, counted in the index (ties may span two pages).
+    lists = []
+    published = entry.__class__.objects.using(using).published()
+    newer = published.filter(timestamp__gt=entry.timestamp).count()
+    last = newer + published.filter(timestamp=entry.timestamp).count() - 1
+    per_page = EntryIndexView.paginate_by
+    for number in range(newer // per_page + 1, last // per_page + 2):
+        lists.append(("/", f"index.page-{number}.html"))
+        if number == 1:
+            lists.append(("/", "index.html"))
+    for slug in entry.tags.using(using).values_list("slug", flat=True):
+        lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
+    return lists
 
 
 FRAGMENT_SECONDS = 24 * 3600
