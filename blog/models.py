@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import URLValidator
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
@@ -534,8 +534,10 @@ class CommentQuerySet(SignalFreeWrites):
             name = author_name(user)
         email = normalize_email(email)
         with one_writer():
-            # Serialise comments per entry so a double click cannot slip two copies in.
-            Entry.objects.select_for_update().filter(pk=entry.pk).first()
+            # Serialise comments per entry so a double click cannot slip two copies in
+            # (SQLite has no row locks and needs none: one writer at a time, one_writer()).
+            if connections[self.db].features.has_select_for_update:
+                Entry.objects.select_for_update().filter(pk=entry.pk).first()
             duplicate = entry.comments.filter(
                 text=text, name=name, parent=parent, created__gte=timezone.now() - DUPLICATE_WINDOW
             ).first()
