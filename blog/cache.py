@@ -213,15 +213,21 @@ def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
         # (unless its marker says it was not marked since, _marked_before()).
         serial = version.serial + 1
         _write_state(version._replace(serial=serial))
-        live = pages_root() / version.generation
-        for host in live.iterdir():
-            pages = [page for url in trees for page in (host / url.strip("/")).rglob("*")]
-            pages += [
-                page for url, pattern in lists for page in (host / url.strip("/")).glob(pattern)
-            ]
-            for page in pages:
-                if page.suffix[1:] in TYPES and not page.name.startswith("."):
-                    stale_marker(page).write_text(str(serial))
+    # Which files, outside the lock that every page write waits on (it was held for 5 ms a
+    # comment, 19 ms at p90, under mixed load). A file this misses is written after the scan
+    # by a render that saw the new serial, or that began before it: then the file has no
+    # marker, and _marked_before() refuses the write.
+    live = pages_root() / version.generation
+    pages = []
+    for host in live.iterdir() if live.is_dir() else ():
+        pages += [page for url in trees for page in (host / url.strip("/")).rglob("*")]
+        pages += [page for url, pattern in lists for page in (host / url.strip("/")).glob(pattern)]
+    pages = [page for page in pages if page.suffix[1:] in TYPES and not page.name.startswith(".")]
+    with _locked():
+        for page in pages:
+            # Never lower a marker: a later write may have marked the page already.
+            if (_marked_serial(page) or 0) < serial:
+                stale_marker(page).write_text(str(serial))
 
 
 def stale_marker(page: Path) -> Path:
@@ -230,13 +236,19 @@ def stale_marker(page: Path) -> Path:
     return page.with_name(page.name + STALE)
 
 
+def _marked_serial(page: Path) -> int | None:
+    """The serial of the write that marked page stale last; None if it is not marked."""
+    try:
+        return int(stale_marker(page).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _marked_before(page: Path, serial: int) -> bool:
     """Whether page is marked stale, last by a write at or before serial: then no write
     since serial has marked it again, nor has a render written it (that ends the marker)."""
-    try:
-        return int(stale_marker(page).read_text()) <= serial
-    except (OSError, ValueError):
-        return False
+    marked = _marked_serial(page)
+    return marked is not None and marked <= serial
 
 
 _done = threading.local()  # key -> when this thread last did that work
