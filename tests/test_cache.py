@@ -250,6 +250,21 @@ def test_a_comment_on_an_older_entry_makes_stale_the_list_page_that_shows_it(blo
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_page_that_shows_an_entry_is_found_again_after_entries_change(create_entry, blog):
+    """Where an entry is listed is worked out once per version (lists_counting()): a new
+    entry above it starts a new version, and the next comment finds it on its new page."""
+    tenth = blog[9]  # the last entry of page 1
+    assert post_comment(Client(), tenth, text="Still on page one").status_code == 302
+    create_entry(title="Newest", days=0)  # pushes the tenth entry to page 2
+    for url in ["/", "/?page=2"]:
+        Client().get(url)
+    assert post_comment(Client(), tenth, text="Now on page two").status_code == 302
+    assert page_file("/?page=2") is None
+    assert page_file("/") is not None
+    assert "2 comments" in Client().get("/?page=2").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_comment_bulk_actions_retire_every_page(admin_client, blog):
     """The admin's approve/hide use update(), which sends no signals."""
     Client().get(blog[0].get_absolute_url())
