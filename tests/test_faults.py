@@ -125,7 +125,7 @@ def test_killed_daemons_are_replaced_and_lose_nothing(mod_wsgi_server):
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
         # New daemons appear and comments are acknowledged again.
-        assert wait_for(lambda: set(server.daemon_pids()) - set(killed), timeout=30)
+        assert wait_for(lambda: server.daemon_pids() - killed, timeout=30)
         count = len(writers.acknowledged)
         assert wait_for(lambda: len(writers.acknowledged) >= count + 20, timeout=30)
     assert server.sql("PRAGMA integrity_check") == [("ok",)]
