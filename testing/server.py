@@ -19,8 +19,9 @@ prepares a private temporary folder (readable by the daemons' user) holding:
 ``start()`` migrates, seeds (``seed=True`` runs ``seed_blog`` with 12 entries x 3 comments; a
 list gives its arguments), collects static files, then starts ``scripts/serve`` on a free
 127.0.0.1 port in its own process group and waits until ``/healthz`` answers 200. A later
-SQLite server of the same process prepared the same way (``RUN_TIME_SETTINGS`` aside) gets
-a copy of the first one's database and static files instead of the three commands.
+SQLite server prepared the same way as an earlier one (``RUN_TIME_SETTINGS`` aside) gets a
+copy of the first one's database and static files instead of the three commands: kept per
+process, or for all processes that share the folder named by ``$HOMEPAGE_PREPARED_DIR``.
 
 Attributes and methods:
 
@@ -64,6 +65,8 @@ and never follows redirects, so ``Response.status`` is what the server said:
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import http.client
 import os
 import re
@@ -87,18 +90,22 @@ SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
 # Settings the prepared database and static files do not depend on: a server that differs
 # from an earlier one only in these copies its prepared folders (see Server.prepare).
 RUN_TIME_SETTINGS = {
-    "SECRET_KEY", "DATA_DIR", "STATIC_ROOT", "BLOG_COMMENT_RATE", "SQLITE_TIMEOUT", "BLOG_TITLE"
+    "SECRET_KEY", "DATA_DIR", "STATIC_ROOT", "BLOG_COMMENT_RATE", "SQLITE_TIMEOUT", "BLOG_TITLE",
+    "HTTPS", "CONN_MAX_AGE", "AXES_FAILURE_LIMIT",
 }  # fmt: skip
-_prepared: dict[tuple, Path] = {}
+# Where prepared folders are kept: PREPARED_ENV names a folder that several processes share
+# (the test run's workers: tests/conftest.py makes it), else each process has its own.
+PREPARED_ENV = "HOMEPAGE_PREPARED_DIR"
 _prepared_folder: tempfile.TemporaryDirectory | None = None
 
 
-def _prepared_dir() -> str:
-    """This process's folder of prepared copies, removed when it exits."""
+def _prepared_dir() -> Path:
     global _prepared_folder
+    if shared := os.environ.get(PREPARED_ENV):
+        return Path(shared)
     if _prepared_folder is None:
         _prepared_folder = tempfile.TemporaryDirectory(prefix="homepage-prepared-")
-    return _prepared_folder.name
+    return Path(_prepared_folder.name)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -211,26 +218,36 @@ class Server:
         return manage(*args, env=self.process_env(), timeout=timeout)
 
     def prepare(self) -> None:
-        """Migrate, seed, collect the static files; or copy what an earlier server of this
-        process prepared the same way (the database file and the static files)."""
+        """Migrate, seed, collect the static files; or copy what an earlier server prepared
+        the same way (the database file and the static files)."""
         key = self._prepared_key()
-        if key in _prepared:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            for path in _prepared[key].glob("blog.sqlite3*"):
-                shutil.copy2(path, self.data_dir)
-            shutil.copytree(_prepared[key] / "static", self.tmp / "static")
+        if key is None:
+            self._prepare_here()
         else:
-            self.manage("migrate", "--noinput", "-v0")
-            if self.seed:
-                self.manage("seed_blog", *(SEED_ARGS if self.seed is True else self.seed))
-            self.manage("collectstatic", "--noinput", "-v0")
-            if key is not None:
-                kept = Path(tempfile.mkdtemp(prefix="prepared-", dir=_prepared_dir()))
-                for path in self.data_dir.glob("blog.sqlite3*"):
-                    shutil.copy2(path, kept)
-                shutil.copytree(self.tmp / "static", kept / "static")
-                _prepared[key] = kept
+            kept = _prepared_dir() / hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+            # One process prepares a key; the others wait for it, then copy.
+            with open(f"{kept}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (kept / "ready").exists():
+                    self._prepare_here()
+                    shutil.rmtree(kept, ignore_errors=True)
+                    kept.mkdir()
+                    for path in self.data_dir.glob("blog.sqlite3*"):
+                        shutil.copy2(path, kept)
+                    shutil.copytree(self.tmp / "static", kept / "static")
+                    (kept / "ready").touch()
+                else:
+                    self.data_dir.mkdir(parents=True, exist_ok=True)
+                    for path in kept.glob("blog.sqlite3*"):
+                        shutil.copy2(path, self.data_dir)
+                    shutil.copytree(kept / "static", self.tmp / "static")
         self._prepared = True
+
+    def _prepare_here(self) -> None:
+        self.manage("migrate", "--noinput", "-v0")
+        if self.seed:
+            self.manage("seed_blog", *(SEED_ARGS if self.seed is True else self.seed))
+        self.manage("collectstatic", "--noinput", "-v0")
 
     def _prepared_key(self) -> tuple | None:
         """What the prepared folders depend on, or None when they are not kept (PostgreSQL)."""
