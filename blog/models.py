@@ -74,15 +74,20 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
         return self.annotate(comment_count=Coalesce(Subquery(public), 0))
 
     @staticmethod
-    def add_comment_counts(entries: list["Entry"]) -> list["Entry"]:
+    def comment_counts(entries: list["Entry"]) -> dict[int, int]:
         """with_comment_counts() for entries already loaded (a list kept per content version,
-        whose counts change with every comment): one query for all of them."""
+        whose counts change with every comment): one query for all of them, by entry id."""
         if not entries:
-            return entries  # no SQL: "IN ()" compiles to nothing
+            return {}  # no SQL: "IN ()" compiles to nothing
         sql, params = _public_counts_sql(tuple(entry.pk for entry in entries))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            counts = dict(cursor.fetchall())
+            return dict(cursor.fetchall())
+
+    @staticmethod
+    def add_comment_counts(entries: list["Entry"], counts=None) -> list["Entry"]:
+        """Set each entry's comment_count: from comment_counts(), read here unless given."""
+        counts = EntryQuerySet.comment_counts(entries) if counts is None else counts
         for entry in entries:
             entry.comment_count = counts.get(entry.pk, 0)
         return entries
