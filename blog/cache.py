@@ -365,6 +365,21 @@ class _Memo:
 
 MEMO_ITEMS = 1000
 _memo = _Memo(MEMO_ITEMS)
+# Comments' HTML: an entry page may show hundreds, so more of them than of the rest.
+COMMENT_ITEMS = 5000
+_comments = _Memo(COMMENT_ITEMS)
+
+
+def rendered_comment(key: tuple, render) -> str:
+    """render(), kept in this process under key: a tuple of the version and all the comment
+    shows, so an edit or a new version makes another. Every time without page files."""
+    if not key[0]:
+        return render()
+    html = _comments.get(key)
+    if html is _MISSING:
+        html = render()
+        _comments.set(key, html)
+    return html
 
 
 def per_version(key: str, compute):

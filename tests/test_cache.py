@@ -353,6 +353,35 @@ def test_what_a_miss_reuses_ends_with_its_version(create_entry, admin_client, se
         assert "Due soon" in admin_client.get("/").content.decode()  # session: no renew
 
 
+def test_a_comment_is_rendered_once_for_what_it_shows(blog, create_comment, monkeypatch):
+    """Each comment's HTML is kept in the process for all it shows: a page of many comments
+    renders none of them again, and an edit, a new name or closed comments shows at once."""
+    entry = blog[0]
+    comment = create_comment(entry, text="Second thoughts", name="Ann")
+    cache.renew()
+    renders = []
+    original = cache.rendered_comment
+    monkeypatch.setattr(
+        cache,
+        "rendered_comment",
+        lambda key, render: original(key, lambda: renders.append(key) or render()),
+    )
+    url = entry.get_absolute_url() + "?uncached"  # Django renders it every time
+    assert "Second thoughts" in Client().get(url).content.decode()
+    assert len(renders) == 2  # "First!" and this one
+    assert "Second thoughts" in Client().get(url).content.decode()
+    assert len(renders) == 2
+    Comment.objects.filter(pk=comment.pk).update(text="Third thoughts", name="Bea")
+    page = Client().get(url).content.decode()
+    assert "Third thoughts" in page and ">Bea<" in page and "Second thoughts" not in page
+    assert len(renders) == 3
+    assert "reply-link" in page
+    entry.comments_enabled = False
+    entry.save()  # a write to entries: a new version, no Reply links
+    page = Client().get(url).content.decode()
+    assert "reply-link" not in page and "Third thoughts" in page
+
+
 # -- configuration and backends ------------------------------------------------------------------
 
 

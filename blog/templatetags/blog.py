@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from blog import search
+from blog import cache, search
 from blog.markup import render_comment
 
 register = template.Library()
@@ -23,6 +23,29 @@ JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0
 def comment_html(text):
     """A comment's plain text as paragraphs with safe links (everything else escaped)."""
     return mark_safe(render_comment(text))
+
+
+@register.simple_tag(takes_context=True)
+def comment_block(context, comment):
+    """A comment's name line and text (blog/includes/comment.html), rendered once per process
+    for all it shows: an entry page lists hundreds, and an {% include %} with a {% cache %}
+    of seven values for each was most of the time of such a page."""
+    key = (
+        context["fragments"]["version"],
+        comment.pk,
+        comment.display_name,
+        comment.website,
+        comment.by_author,
+        comment.text,
+        bool(context.get("form")),  # its Reply link
+    )
+
+    def render():
+        template = context.template.engine.get_template("blog/includes/comment.html")
+        with context.push(comment=comment):
+            return template.render(context)
+
+    return cache.rendered_comment(key, render)
 
 
 @register.filter
