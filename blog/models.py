@@ -538,20 +538,27 @@ class CommentQuerySet(SignalFreeWrites):
         if user is not None:
             name = author_name(user)
         email = normalize_email(email)
+
+        def posted_before():
+            since = timezone.now() - DUPLICATE_WINDOW
+            return entry.comments.filter(text=text, name=name, parent=parent, created__gte=since)
+
+        # Reads and the rate limit before the writers' queue (one_writer()), which then
+        # holds only the insert: under load each step in it waited for the interpreter
+        # lock too, and writers queued behind it. Only a repeat that races its original
+        # (a double click) is counted against the rate limit as well.
+        if duplicate := posted_before().first():
+            return duplicate, False
+        if spam.rate_limited(client):
+            raise spam.RateLimited(_("You are posting comments too quickly. Please wait a minute."))
+        is_public = self._approved_at_once(user, email)
         with one_writer():
             # Serialise comments per entry so a double click cannot slip two copies in
             # (SQLite has no row locks and needs none: one writer at a time, one_writer()).
             if connections[self.db].features.has_select_for_update:
                 Entry.objects.select_for_update().filter(pk=entry.pk).first()
-            duplicate = entry.comments.filter(
-                text=text, name=name, parent=parent, created__gte=timezone.now() - DUPLICATE_WINDOW
-            ).first()
-            if duplicate is not None:
+            if duplicate := posted_before().first():
                 return duplicate, False
-            if spam.rate_limited(client):
-                raise spam.RateLimited(
-                    _("You are posting comments too quickly. Please wait a minute.")
-                )
             comment = self.create(
                 entry=entry,
                 parent=parent,
@@ -562,7 +569,7 @@ class CommentQuerySet(SignalFreeWrites):
                 notify=notify and bool(email),
                 website=website,
                 ip_address=spam.valid_ip(client),
-                is_public=self._approved_at_once(user, email),
+                is_public=is_public,
             )
             if user is None:  # the admins need no mail about their own comments
                 transaction.on_commit(lambda: notifications.new_comment(comment))
