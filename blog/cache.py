@@ -362,6 +362,14 @@ class _Memo:
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
 
+    def remember(self, key, compute):
+        """The value kept under key, or compute()'s, then kept."""
+        value = self.get(key)
+        if value is _MISSING:
+            value = compute()
+            self.set(key, value)
+        return value
+
 
 MEMO_ITEMS = 1000
 _memo = _Memo(MEMO_ITEMS)
@@ -373,13 +381,7 @@ _comments = _Memo(COMMENT_ITEMS)
 def rendered_comment(key: tuple, render) -> str:
     """render(), kept in this process under key: a tuple of the version and all the comment
     shows, so an edit or a new version makes another. Every time without page files."""
-    if not key[0]:
-        return render()
-    html = _comments.get(key)
-    if html is _MISSING:
-        html = render()
-        _comments.set(key, html)
-    return html
+    return _comments.remember(key, render) if key[0] else render()
 
 
 def per_version(key: str, compute):
@@ -390,12 +392,7 @@ def per_version(key: str, compute):
     version = _live_version()  # before compute(): never a value newer than its key
     if version is None:
         return compute()
-    name = f"{version.generation}:{key}"
-    value = _memo.get(name)
-    if value is _MISSING:
-        value = compute()
-        _memo.set(name, value)
-    return value
+    return _memo.remember(f"{version.generation}:{key}", compute)
 
 
 def fragments() -> dict:

@@ -82,14 +82,15 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
         sql, params = _public_counts_sql(tuple(entry.pk for entry in entries))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return dict(cursor.fetchall())
+            found = dict(cursor.fetchall())
+        return {entry.pk: found.get(entry.pk, 0) for entry in entries}
 
     @staticmethod
     def add_comment_counts(entries: list["Entry"], counts=None) -> list["Entry"]:
         """Set each entry's comment_count: from comment_counts(), read here unless given."""
         counts = EntryQuerySet.comment_counts(entries) if counts is None else counts
         for entry in entries:
-            entry.comment_count = counts.get(entry.pk, 0)
+            entry.comment_count = counts[entry.pk]
         return entries
 
     def with_tags(self):

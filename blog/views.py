@@ -69,7 +69,7 @@ class SummaryListMixin:
         rows = cache.per_version(key, lambda: list(entries))
         counts = Entry.objects.comment_counts(rows)
         # The rows as shown, for the templates' one fragment of all of the page's summaries.
-        page.summaries_key = " ".join(f"{row.pk}:{counts.get(row.pk, 0)}" for row in rows)
+        page.summaries_key = " ".join(f"{row.pk}:{counts[row.pk]}" for row in rows)
         # Copies with this request's counts, made only when that fragment is rendered.
         page.object_list = SimpleLazyObject(
             lambda: Entry.objects.add_comment_counts([copy.copy(row) for row in rows], counts)
