@@ -94,7 +94,7 @@ RUN_TIME_SETTINGS = {
     "HTTPS", "CONN_MAX_AGE", "AXES_FAILURE_LIMIT",
 }  # fmt: skip
 # Where prepared folders are kept: PREPARED_ENV names a folder that several processes share
-# (the test run's workers: tests/conftest.py makes it), else each process has its own.
+# (the test run's workers: tests/environment.py makes it), else each process has its own.
 PREPARED_ENV = "HOMEPAGE_PREPARED_DIR"
 _prepared_folder: tempfile.TemporaryDirectory | None = None
 
