@@ -341,9 +341,10 @@ def _live_version() -> Version | None:
 
 
 class _Memo:
-    """per_version()'s values in this process; beyond MEMO_ITEMS the least recently used go.
-    Kept as they are, not pickled as in the fragments cache: unpickling a list page's entries
-    was a quarter of the CPU of a miss of the front page. Callers copy what they change."""
+    """Values kept in this process (per_version(), rendered_comment()); beyond its size the
+    least recently used go. Kept as they are, not pickled as in the fragments cache:
+    unpickling a list page's entries was a quarter of the CPU of a miss of the front page.
+    Callers copy what they change."""
 
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()

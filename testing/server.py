@@ -108,6 +108,14 @@ def _prepared_dir() -> Path:
     return Path(_prepared_folder.name)
 
 
+def _copy_prepared(data: Path, static: Path, to_data: Path, to_static: Path) -> None:
+    """The SQLite files (with -wal and -shm) and the collected static files."""
+    to_data.mkdir(parents=True, exist_ok=True)
+    for path in data.glob("blog.sqlite3*"):
+        shutil.copy2(path, to_data)
+    shutil.copytree(static, to_static)
+
+
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
@@ -231,16 +239,10 @@ class Server:
                 if not (kept / "ready").exists():
                     self._prepare_here()
                     shutil.rmtree(kept, ignore_errors=True)
-                    kept.mkdir()
-                    for path in self.data_dir.glob("blog.sqlite3*"):
-                        shutil.copy2(path, kept)
-                    shutil.copytree(self.tmp / "static", kept / "static")
+                    _copy_prepared(self.data_dir, self.tmp / "static", kept, kept / "static")
                     (kept / "ready").touch()
                 else:
-                    self.data_dir.mkdir(parents=True, exist_ok=True)
-                    for path in kept.glob("blog.sqlite3*"):
-                        shutil.copy2(path, self.data_dir)
-                    shutil.copytree(kept / "static", self.tmp / "static")
+                    _copy_prepared(kept, kept / "static", self.data_dir, self.tmp / "static")
         self._prepared = True
 
     def _prepare_here(self) -> None:
