@@ -14,6 +14,7 @@ every daemon process. See docs/caching.md.
 import collections
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -341,7 +342,7 @@ def _live_version() -> Version | None:
 
 
 class _Memo:
-    """Values kept in this process (per_version(), rendered_comment()); beyond its size the
+    """Values kept in this process (per_version(), rendered_thread()); beyond its size the
     least recently used go. Kept as they are, not pickled as in the fragments cache:
     unpickling a list page's entries was a quarter of the CPU of a miss of the front page.
     Callers copy what they change."""
@@ -374,15 +375,16 @@ class _Memo:
 
 MEMO_ITEMS = 1000
 _memo = _Memo(MEMO_ITEMS)
-# Comments' HTML: an entry page may show hundreds, so more of them than of the rest.
-COMMENT_ITEMS = 5000
-_comments = _Memo(COMMENT_ITEMS)
+# Comment threads' HTML: an entry page may show hundreds, so more of them than of the rest.
+THREAD_ITEMS = 5000
+_threads = _Memo(THREAD_ITEMS)
 
 
-def rendered_comment(key: tuple, render) -> str:
-    """render(), kept in this process under key: a tuple of the version and all the comment
-    shows, so an edit or a new version makes another. Every time without page files."""
-    return _comments.remember(key, render) if key[0] else render()
+def rendered_thread(key: tuple, render) -> str:
+    """render(), kept in this process under key: a tuple of the version and all a thread of
+    comments shows, so an edit, a reply or a new version makes another. Every time without
+    page files."""
+    return _threads.remember(key, render) if key[0] else render()
 
 
 def per_version(key: str, compute):
@@ -492,6 +494,7 @@ class _Render:
 _rendering: dict[tuple[str, str], _Render] = {}
 _rendering_lock = threading.Lock()
 COALESCE_SECONDS = 10
+RENDER_LOCKS = 1024  # stripes of the render locks the processes share, see _render_lock()
 
 
 def _copy(response) -> HttpResponse:
@@ -499,6 +502,42 @@ def _copy(response) -> HttpResponse:
     for name, value in response.items():
         copy[name] = value
     return copy
+
+
+@contextlib.contextmanager
+def _render_lock(key: tuple[str, str]):
+    """Held while a process renders the page of key, so that the server's other processes
+    wait for its file rather than render it too (under a stream of comments, two renders of
+    each stale page, one per process, were most of the work). Yields whether another
+    process held it first; after COALESCE_SECONDS, or without the lock files, it yields
+    without the lock. Keys share RENDER_LOCKS lock files: a bounded set, whatever URLs are
+    asked, where a page rarely waits for another."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=4).digest()
+    stripe = int.from_bytes(digest) % RENDER_LOCKS
+    path = pages_root() / ".render" / str(stripe)
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(exist_ok=True)
+            hand_over(path.parent)
+        lock = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        hand_over(path)
+        waited, deadline = False, time.monotonic() + COALESCE_SECONDS
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = True
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.002)  # a render takes milliseconds: poll, no thread to wake us
+        yield waited
+    finally:
+        os.close(lock)
 
 
 class PageCacheMiddleware:
@@ -524,12 +563,13 @@ class PageCacheMiddleware:
                 version = None
         if version is None or request.method != "GET":
             return self._render(request, version)[0]
-        # A page that went stale is asked for by many readers at once: one render per process
-        # and version, the others get its bytes (a write since it began changes the version).
+        # A page that went stale is asked for by many readers at once: one render for all
+        # of them. Those who arrive while it runs wait for it, and get its bytes if it wrote
+        # the page file: then no write since it began had made the page stale.
         key = (request.META.get("HTTP_HOST", ""), request.get_full_path())
         with _rendering_lock:
             leader = _rendering.get(key)
-            if leader is None or leader.version != version:
+            if leader is None or leader.version.generation != version.generation:
                 leader, mine = None, _Render(version)
                 _rendering[key] = mine
         if leader is not None:
@@ -537,8 +577,13 @@ class PageCacheMiddleware:
                 return _copy(leader.response)
             return self._render(request, version)[0]
         try:
-            response, shared = self._render(request, version)
-            mine.response = response if shared else None
+            with _render_lock(key) as waited:
+                # Another process rendered it meanwhile: its file, if still fresh.
+                response = self._read(request, version) if waited else None
+                written = response is not None
+                if response is None:
+                    response, written = self._render(request, version)
+            mine.response = response if written else None
             return response
         finally:
             mine.done.set()
@@ -547,14 +592,14 @@ class PageCacheMiddleware:
                     del _rendering[key]
 
     def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
-        """The response, and whether it is a public page (the same for every reader)."""
+        """The response, and whether it is now the page's file (a public page, still fresh)."""
         response = self.get_response(request)
-        shared = version is not None and self._shareable(request, response)
-        if shared:
+        written = False
+        if version is not None and self._shareable(request, response):
             share(response)
             if request.method == "GET":
-                self._write(request, response, version)
-        return response, shared
+                written = self._write(request, response, version)
+        return response, written
 
     def _shareable(self, request, response) -> bool:
         match = request.resolver_match
@@ -568,22 +613,48 @@ class PageCacheMiddleware:
             and response.get("Content-Type") in EXTENSIONS
         )
 
-    def _write(self, request, response, version: Version) -> None:
+    def _page_file(self, request, version: Version, ext: str) -> Path | None:
+        """As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
+        is sitemap.xmlindex.xml and / is index.html. None for a name that is no file's."""
         try:
             host = request.get_host()
         except DisallowedHost:
-            return
+            return None
         parts = request.path.split("/")
         if any(part in (".", "..") or "\0" in part for part in parts) or "/" in host:
-            return
-        # As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
-        # is sitemap.xmlindex.xml and / is index.html.
-        name = f"{page_name(request)}.{EXTENSIONS[response['Content-Type']]}"
+            return None
         generation = pages_root() / version.generation
-        target = Path(f"{generation}/{host}{request.path}{name}")
+        return Path(f"{generation}/{host}{request.path}{page_name(request)}.{ext}")
+
+    def _read(self, request, version: Version) -> HttpResponse | None:
+        """The page's file, as Apache would answer it now (with its headers, blog/apache.py),
+        or None if it has none that is fresh."""
+        from blog.apache import shared_headers  # blog.apache imports this module
+
+        current = current_version()
+        if current is None or current.generation != version.generation:
+            return None
+        for ext, content_type in TYPES.items():
+            page = self._page_file(request, version, ext)
+            try:
+                content = page.read_bytes() if page else None
+            except OSError:
+                continue
+            if content is None or stale_marker(page).exists():
+                return None
+            response = HttpResponse(content, content_type=content_type)
+            for name, value in per_version("file-headers", shared_headers).items():
+                response[name] = value
+            return response
+        return None
+
+    def _write(self, request, response, version: Version) -> bool:
+        """Write the page's file, unless a write since the request began made it stale."""
+        target = self._page_file(request, version, EXTENSIONS[response["Content-Type"]])
+        if target is None or not (pages_root() / version.generation).is_dir():
+            return False  # no file's name, or a generation retired and removed
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
-        if not generation.is_dir():
-            return  # retired and removed
+        fresh = False
         try:
             # The bytes first: the lock, which every writer of pages queues on, is held only
             # for the check and the rename.
@@ -602,6 +673,8 @@ class PageCacheMiddleware:
                     stale_marker(target).unlink(missing_ok=True)
         except OSError:
             logger.warning("Could not write the page file of %s", request.path, exc_info=True)
+            fresh = False
         finally:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)  # not renamed: stale, or a failed write
+        return fresh

@@ -353,17 +353,20 @@ def test_what_a_miss_reuses_ends_with_its_version(create_entry, admin_client, se
         assert "Due soon" in admin_client.get("/").content.decode()  # session: no renew
 
 
-def test_a_comment_is_rendered_once_for_what_it_shows(blog, create_comment, monkeypatch):
-    """Each comment's HTML is kept in the process for all it shows: a page of many comments
-    renders none of them again, and an edit, a new name or closed comments shows at once."""
+def test_a_thread_is_rendered_once_for_what_it_shows(
+    blog, create_comment, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Each thread's HTML (a comment and its replies) is kept in the process for all it
+    shows: a page of many comments renders none of them again, a reply renders its own
+    thread only, and an edit, a new name or closed comments shows at once."""
     entry = blog[0]
     comment = create_comment(entry, text="Second thoughts", name="Ann")
     cache.renew()
     renders = []
-    original = cache.rendered_comment
+    original = cache.rendered_thread
     monkeypatch.setattr(
         cache,
-        "rendered_comment",
+        "rendered_thread",
         lambda key, render: original(key, lambda: renders.append(key) or render()),
     )
     url = entry.get_absolute_url() + "?uncached"  # Django renders it every time
@@ -376,8 +379,16 @@ def test_a_comment_is_rendered_once_for_what_it_shows(blog, create_comment, monk
     assert "Third thoughts" in page and ">Bea<" in page and "Second thoughts" not in page
     assert len(renders) == 3
     assert "reply-link" in page
+    create_comment(entry, text="A reply to Bea", parent=comment)
+    page = Client().get(url).content.decode()
+    assert len(renders) == 4  # Bea's thread, not the first one
+    assert page.index("Third thoughts") < page.index("A reply to Bea")
+    # The reply form under Bea's comment: for one reader, not kept.
+    page = Client().get(f"{entry.get_absolute_url()}?reply_to={comment.pk}").content.decode()
+    assert len(renders) == 4 and 'id="reply"' in page
     entry.comments_enabled = False
-    entry.save()  # a write to entries: a new version, no Reply links
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.save()  # a write to entries: a new version once it commits, no Reply links
     page = Client().get(url).content.decode()
     assert "reply-link" not in page and "Third thoughts" in page
 

@@ -26,26 +26,23 @@ def comment_html(text):
 
 
 @register.simple_tag(takes_context=True)
-def comment_block(context, comment):
-    """A comment's name line and text (blog/includes/comment.html), rendered once per process
-    for all it shows: an entry page lists hundreds, and an {% include %} with a {% cache %}
-    of seven values for each was most of the time of such a page."""
-    key = (
-        context["fragments"]["version"],
-        comment.pk,
-        comment.display_name,
-        comment.website,
-        comment.by_author,
-        comment.text,
-        bool(context.get("form")),  # its Reply link
-    )
+def comment_thread(context, comment):
+    """A comment and its replies (blog/includes/thread.html), rendered once per process for
+    all they show: an entry page lists hundreds of comments, and their template's work was
+    most of such a page's time, once for each (an {% include %} with a {% cache %} of seven
+    values each was worse still)."""
+    comments = [comment, *comment.thread]
+    form = bool(context.get("form"))  # the Reply links
 
     def render():
-        template = context.template.engine.get_template("blog/includes/comment.html")
+        template = context.template.engine.get_template("blog/includes/thread.html")
         with context.push(comment=comment):
             return template.render(context)
 
-    return cache.rendered_comment(key, render)
+    if form and context.get("reply_to") in {c.pk for c in comments}:
+        return render()  # with the reply form, for one reader
+    shown = ((c.pk, c.display_name, c.website, c.by_author, c.text) for c in comments)
+    return cache.rendered_thread((context["fragments"]["version"], form, *shown), render)
 
 
 @register.filter
