@@ -187,6 +187,51 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
     assert b"1 comment" in after.content
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_process_waits_for_another_rendering_the_page_and_answers_from_its_file(
+    create_entry, monkeypatch
+):
+    """While another process renders a stale page (it holds the page's render lock), a reader
+    here waits, then gets the file that process wrote, with the headers Apache sends; if the
+    page is still stale when the lock is free, the reader gets a render of its own."""
+    from blog.views import EntryIndexView
+
+    entry = create_entry(title="Waited for")
+    cache.renew()
+    Client().get("/")
+    renders = []
+    render = EntryIndexView.get
+    monkeypatch.setattr(
+        EntryIndexView, "get", lambda self, *a, **k: renders.append(1) or render(self, *a, **k)
+    )
+
+    def read_while_another_process_renders(write):
+        cache.forget_pages([], [("/", "index*")])  # a comment made it stale
+        page = cache.pages_root() / cache.current_version().generation / "testserver/index.html"
+        responses = []
+        with cache._render_lock(("testserver", "/")) as waited:
+            assert not waited
+            reader = threading.Thread(
+                target=lambda: responses.append(Client(HTTP_HOST="testserver").get("/"))
+            )
+            reader.start()
+            time.sleep(0.3)
+            assert reader.is_alive()  # waiting for the other process
+            if write:  # the other process's render, with what it saw
+                page.write_text("<p>Rendered by the other process</p>")
+                cache.stale_marker(page).unlink()
+        reader.join()
+        return responses[0]
+
+    response = read_while_another_process_renders(write=True)
+    assert response.content == b"<p>Rendered by the other process</p>" and renders == []
+    for name, value in apache.shared_headers().items():
+        assert response[name] == value
+    assert response["Content-Type"] == cache.TYPES["html"]
+    response = read_while_another_process_renders(write=False)  # its write was refused
+    assert renders == [1] and entry.title in response.content.decode()
+
+
 # -- never stale ---------------------------------------------------------------------------
 
 
