@@ -202,13 +202,13 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         neighbours = cache.per_version(f"neighbours:{entry.pk}", entry.neighbours)
         context["older"], context["newer"] = neighbours
         context["related"] = cache.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
-        comments = context["comments"] = entry.visible_comments()
+        threads = context["threads"] = entry.comment_threads()
         form = context.get("form")
         if form is None and self.object.comments_open:
             form = context["form"] = self.comment_form()
         if form is not None:
             # ?reply_to=<id> (a Reply link, no JavaScript) puts the form under that comment.
-            shown = {c.pk for c in comments} | {r.pk for c in comments for r in c.thread}
+            shown = {pk for thread in threads for pk in thread.ids}
             asked = _int(
                 form["reply_to"].value() if form.is_bound else self.request.GET.get("reply_to")
             )

@@ -8,6 +8,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
 from blog import cache, search
 from blog.markup import render_comment
@@ -26,23 +27,22 @@ def comment_html(text):
 
 
 @register.simple_tag(takes_context=True)
-def comment_thread(context, comment):
+def comment_thread(context, thread):
     """A comment and its replies (blog/includes/thread.html), rendered once per process for
     all they show: an entry page lists hundreds of comments, and their template's work was
     most of such a page's time, once for each (an {% include %} with a {% cache %} of seven
     values each was worse still)."""
-    comments = [comment, *comment.thread]
     form = bool(context.get("form"))  # the Reply links
 
     def render():
         template = context.template.engine.get_template("blog/includes/thread.html")
-        with context.push(comment=comment):
+        with context.push(comment=thread.comment):
             return template.render(context)
 
-    if form and context.get("reply_to") in {c.pk for c in comments}:
+    if form and context.get("reply_to") in thread.ids:
         return render()  # with the reply form, for one reader
-    shown = ((c.pk, c.display_name, c.website, c.by_author, c.text) for c in comments)
-    return cache.rendered_thread((context["fragments"]["version"], form, *shown), render)
+    key = (context["fragments"]["version"], form, get_language(), *thread.rows)
+    return cache.rendered_thread(key, render)
 
 
 @register.filter
