@@ -117,6 +117,10 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
         return super().bulk_create(objs, *args, **kwargs)
 
 
+# The conversation's order: first comments, and the replies in each thread.
+CONVERSATION_ORDER = ("created", "id")
+
+
 class Entry(models.Model):
     title = models.CharField(_("title"), max_length=100)
     slug = models.SlugField(
@@ -338,15 +342,38 @@ class Entry(models.Model):
         """The published entries just before and after this one, as (older, newer)."""
         return Entry.objects.published().neighbours(self)
 
-    def comment_threads(self) -> list["CommentThread"]:
-        """The conversation readers see: first comments oldest first, each with its visible
-        replies oldest first. One query, however many threads."""
-        rows = self.comments.public().order_by("created", "id").values_list(*CommentThread.SHOWN)
-        threads = {row[0]: CommentThread(self._state.db, row) for row in rows if row[1] is None}
-        for row in rows:
+    def first_comments(self):
+        """The visible first comments (not replies) in the conversation's order, as the rows
+        of CommentThread: what its pages count (BLOG_COMMENTS_PER_PAGE each)."""
+        public = self.comments.public().filter(parent=None)
+        return public.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN)
+
+    def comment_threads(self, first_comments=None) -> list["CommentThread"]:
+        """The conversation readers see, or the page of it whose first_comments() are given:
+        first comments oldest first, each with its visible replies oldest first. Two queries,
+        however many threads."""
+        all_of_them = first_comments is None
+        first_comments = self.first_comments() if all_of_them else first_comments
+        threads = {row[0]: CommentThread(self._state.db, row) for row in first_comments}
+        replies = self.comments.public().exclude(parent=None)
+        if not all_of_them:
+            replies = replies.filter(parent_id__in=list(threads))
+        for row in replies.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN):
             if row[1] in threads:
                 threads[row[1]].rows.append(row)
         return list(threads.values())
+
+    def get_comment_page_url(self, number: int) -> str:
+        """The address of a page of its conversation: the entry's own for the first."""
+        url = self.get_absolute_url()
+        return f"{url}?page={number}" if number > 1 else url
+
+    def comment_page(self, comment) -> int:
+        """The page of the conversation that shows comment: its thread's, which new
+        comments never move (they come after it)."""
+        first = comment.parent if comment.parent_id else comment
+        earlier = Q(created__lt=first.created) | Q(created=first.created, id__lt=first.pk)
+        return self.first_comments().filter(earlier).count() // settings.BLOG_COMMENTS_PER_PAGE + 1
 
     def visible_comments(self) -> list["Comment"]:
         """comment_threads() as comments: each first one with its replies in .thread."""
@@ -735,7 +762,8 @@ class Comment(models.Model):
         return f"{self.display_name} on {self.entry}"
 
     def get_absolute_url(self):
-        return f"{self.entry.get_absolute_url()}#c{self.pk}"
+        """On the page of its entry's conversation that shows it."""
+        return f"{self.entry.get_comment_page_url(self.entry.comment_page(self))}#c{self.pk}"
 
     def clean(self):
         # The rules post() follows, for the admin's forms (a database CHECK cannot see

@@ -1,6 +1,8 @@
 import copy
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
@@ -181,13 +183,14 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
 
     def get(self, request, *args, **kwargs):
         try:
-            return super().get(request, *args, **kwargs)
+            self.object = self.get_object()
         except Http404:
             # An entry whose date or slug changed keeps its old links alive.
             entry = self.get_queryset().find_by_slug(kwargs["slug"])
             if entry is None:
                 raise
             return redirect(entry, permanent=True)
+        return self.render_to_response(self.get_context_data(object=self.object))
 
     def render_to_response(self, context, **kwargs):
         response = super().render_to_response(context, **kwargs)
@@ -202,7 +205,10 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         neighbours = cache.per_version(f"neighbours:{entry.pk}", entry.neighbours)
         context["older"], context["newer"] = neighbours
         context["related"] = cache.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
-        threads = context["threads"] = entry.comment_threads()
+        page = context["page_obj"] = self.comment_page()
+        threads = context["threads"] = entry.comment_threads(page.object_list)
+        # Where this page's forms and links return to.
+        context["page_url"] = entry.get_comment_page_url(page.number)
         form = context.get("form")
         if form is None and self.object.comments_open:
             form = context["form"] = self.comment_form()
@@ -219,6 +225,14 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             anonymous = not self.request.user.is_authenticated
             context["form_is_plain"] = anonymous and not form.is_bound and not context["reply_to"]
         return context
+
+    def comment_page(self):
+        """This request's page of the conversation (?page=N, as on list pages)."""
+        paginator = Paginator(self.object.first_comments(), settings.BLOG_COMMENTS_PER_PAGE)
+        try:
+            return paginator.page(self.request.GET.get("page") or 1)
+        except InvalidPage:
+            raise Http404(_("There is no such page of comments.")) from None
 
     def comment_form(self, data=None):
         return CommentForm(data, entry=self.object, user=self.request.user)

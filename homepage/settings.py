@@ -233,6 +233,8 @@ BLOG_TITLE = os.environ.get("BLOG_TITLE", "homepage")
 BLOG_DESCRIPTION = os.environ.get("BLOG_DESCRIPTION", "Notes and essays.")
 BLOG_AUTHOR = os.environ.get("BLOG_AUTHOR", BLOG_TITLE)  # Atom feeds must name an author
 BLOG_COMMENTS_CLOSE_AFTER_DAYS = env_int("BLOG_COMMENTS_CLOSE_AFTER_DAYS", 0)  # 0: never
+# First comments per page of an entry's conversation, each with its replies (WordPress: 50).
+BLOG_COMMENTS_PER_PAGE = max(1, env_int("BLOG_COMMENTS_PER_PAGE", 50))
 BLOG_COMMENTS_MODERATED = env_bool("BLOG_COMMENTS_MODERATED")
 BLOG_COMMENTS_NOTIFY_ADMINS = env_bool("BLOG_COMMENTS_NOTIFY_ADMINS")
 BLOG_COMMENT_MAX_LINKS = env_int("BLOG_COMMENT_MAX_LINKS", 2)

@@ -22,6 +22,12 @@ AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js
 VNU = Path(django_settings.BASE_DIR) / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
 
+@pytest.fixture(autouse=True)
+def _comment_pages(settings):
+    """One first comment per page: the entry's comments come in two pages, with their pager."""
+    settings.BLOG_COMMENTS_PER_PAGE = 1
+
+
 def make_site():
     """Entries with tags, code, a table and comments, a draft, and a page in the navigation."""
     entries = []
@@ -47,6 +53,7 @@ def make_site():
         notify=True,
     )
     Comment.objects.create(entry=entries[-1], parent=ann, name="Bob", text="Agreed.")
+    Comment.objects.create(entry=entries[-1], name="Cy", text="On the second page.")
     Page.objects.create(title="About", slug="about", body="About *me*.", nav_order=1)
     return entries
 
@@ -58,6 +65,7 @@ def page_urls(entries):
         "index-page-2": reverse("blog:index") + "?page=2",
         "entry": entries[-1].get_absolute_url(),
         "entry-reply-form": f"{entries[-1].get_absolute_url()}?reply_to={ann.pk}",
+        "entry-comments-page-2": f"{entries[-1].get_absolute_url()}?page=2",
         "unsubscribe": notifications.unsubscribe_url(ann),
         "tag": reverse("blog:tag", kwargs={"slug": "django"}),
         "tag-index": reverse("blog:tag-index"),

@@ -247,6 +247,27 @@ def test_a_write_to_entries_retires_every_page(blog):
     assert page_file("/") is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_comment_makes_every_page_of_its_conversation_stale(
+    create_entry, create_comment, settings
+):
+    settings.BLOG_COMMENTS_PER_PAGE = 1
+    entry = create_entry(title="Paged")
+    create_comment(entry, text="One")
+    create_comment(entry, text="Two")
+    cache.renew()
+    pages = [entry.get_absolute_url(), entry.get_absolute_url() + "?page=2"]
+    for url in pages:
+        assert Client().get(url).status_code == 200
+        assert page_file(url) is not None, url
+    assert post_comment(Client(), entry, text="Three").status_code == 302
+    for url in pages:  # their pagers now count three pages
+        assert page_file(url) is None, url
+        assert "Comments page" in Client().get(url).content.decode()
+    assert "of 3" in page_file(pages[1]).read_text()
+    assert "Three" in Client().get(entry.get_absolute_url() + "?page=3").content.decode()
+
+
 def test_one_renewal_per_transaction(create_entry, django_capture_on_commit_callbacks):
     """Five saves in one transaction: one new generation when it commits."""
     cache.renew()

@@ -632,3 +632,76 @@ def test_admins_hear_of_replies_but_not_of_their_own_comments(
         reply(admin_client, ann, text="Author answer")
     assert len(mailoutbox) == 1
     assert "Bob replied to Ann on “Mailed”" in mailoutbox[0].body
+
+
+# -- pages of a long conversation ----------------------------------------------------------
+
+
+@pytest.fixture
+def long_conversation(settings, create_entry, create_comment):
+    """Seven first comments, three to a page, and replies to the first and the fifth."""
+    settings.BLOG_COMMENTS_PER_PAGE = 3
+    entry = create_entry(title="Much discussed")
+    start = timezone.now() - timedelta(days=1)
+    firsts = []
+    for n in range(7):
+        comment = create_comment(entry, text=f"First comment {n + 1}")
+        Comment.objects.filter(pk=comment.pk).update(created=start + timedelta(minutes=n))
+        firsts.append(Comment.objects.get(pk=comment.pk))
+    replies = [create_comment(entry, text=f"Reply to {n + 1}", parent=firsts[n]) for n in (0, 4)]
+    return entry, firsts, replies
+
+
+def test_a_long_conversation_is_paged_by_first_comments_with_their_replies(
+    client, long_conversation
+):
+    entry, firsts, replies = long_conversation
+    url = entry.get_absolute_url()
+    pages = [page_html(client, entry, query) for query in ("", "?page=2", "?page=3")]
+    shown = [re.findall(r"<p>((?:First comment|Reply to) \d)</p>", html) for html in pages]
+    assert shown == [
+        ["First comment 1", "Reply to 1", "First comment 2", "First comment 3"],
+        ["First comment 4", "First comment 5", "Reply to 5", "First comment 6"],
+        ["First comment 7"],
+    ]
+    assert "Comments page 2 of 3" in pages[1]
+    assert f'rel="prev" href="{url}#comments"' in pages[1]  # page 1 is the entry's own address
+    assert f'rel="next" href="{url}?page=3#comments"' in pages[1]
+    assert 'rel="next"' not in pages[2] and 'rel="prev"' not in pages[0]
+    assert (
+        "(comments, page 2)" in pages[1]
+        and f'rel="canonical" href="http://testserver{url}?page=2"' in pages[1]
+    )
+    for query in ("?page=4", "?page=0", "?page=last", "?page=2x"):
+        assert client.get(url + query).status_code == 404, query
+
+
+def test_a_comment_links_to_the_page_that_shows_it(client, long_conversation):
+    entry, firsts, replies = long_conversation
+    url = entry.get_absolute_url()
+    assert firsts[0].get_absolute_url() == f"{url}#c{firsts[0].pk}"
+    assert firsts[4].get_absolute_url() == f"{url}?page=2#c{firsts[4].pk}"
+    assert replies[1].get_absolute_url() == f"{url}?page=2#c{replies[1].pk}"
+    response = post_comment(client, entry, text="The eighth word")
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(f"{url}?page=3#c")
+    assert "The eighth word" in client.get(location.partition("#")[0]).content.decode()
+
+
+def test_a_reply_on_a_later_page_keeps_its_page(client, long_conversation):
+    """The Reply link, the reply form and a form error all stay on the comment's page."""
+    entry, firsts, replies = long_conversation
+    url = entry.get_absolute_url()
+    html = page_html(client, entry, "?page=2")
+    assert f'href="{url}?page=2&amp;reply_to={firsts[3].pk}#reply"' in html
+    html = page_html(client, entry, f"?page=2&reply_to={firsts[3].pk}")
+    assert 'id="reply"' in block(html, firsts[3])
+    assert f'action="{url}?page=2#reply"' in html
+    response = client.post(
+        f"{url}?page=2", {"name": "R", "text": "", "url": "", "reply_to": firsts[3].pk}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="reply"' in block(html, firsts[3]) and "Please write a comment." in html
+    assert not Comment.objects.filter(parent=firsts[3]).exists()

@@ -25,6 +25,7 @@ def page(response, status=200) -> str:
 
 
 def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, settings):
+    settings.BLOG_COMMENTS_PER_PAGE = 1  # the entry's two first comments: two pages, a pager
     # Times with microseconds: Django's date:"c" would put all six digits in datetime="".
     now = timezone.now().replace(microsecond=622099)
     entry = create_entry(
@@ -59,6 +60,7 @@ def test_every_kind_of_page_is_valid_html(client, create_entry, create_comment, 
         "front page": page(client.get(reverse("blog:index"))),
         "front page, page 2": page(client.get(reverse("blog:index") + "?page=2")),
         "entry with comments": page(client.get(entry.get_absolute_url())),
+        "entry, second page of comments": page(client.get(entry.get_absolute_url() + "?page=2")),
         "comment form error (400)": page(
             client.post(entry.get_absolute_url(), blank_comment), status=400
         ),

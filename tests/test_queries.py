@@ -65,12 +65,12 @@ def test_neighbours_of_entries_with_the_same_timestamp(create_entry):
 def test_entry_page_query_count_is_fixed_with_neighbours(
     client, create_entry, create_comment, django_assert_max_num_queries
 ):
-    """Entry, neighbours, tags, comments and the navigation's pages: five queries however
-    many entries exist."""
+    """Entry, neighbours, tags, comments (the pages' count, the page's first comments and
+    their replies) and the navigation's pages: seven queries however many entries exist."""
     for i in range(40):
         create_entry(title=f"E{i}", days=-i - 1)
     entry = create_entry(title="Centre", days=-20.5)
     create_comment(entry)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(7):
         response = client.get(entry.get_absolute_url())
     assert response.context["older"] and response.context["newer"]

@@ -192,7 +192,8 @@ def test_entry_query_count_is_constant(
     for _ in range(50):
         create_comment(entry)
     renew()
-    # Entry with neighbours, its tags, comments, page links (related: none without tags).
-    with django_assert_max_num_queries(5):
+    # Entry with neighbours, its tags, comments (count, first comments, replies), page
+    # links (related: none without tags).
+    with django_assert_max_num_queries(7):
         response = client.get(entry.get_absolute_url())
     assert response.content.decode().count('class="comment"') == 50

@@ -41,8 +41,14 @@ def comment_thread(context, thread):
 
     if form and context.get("reply_to") in thread.ids:
         return render()  # with the reply form, for one reader
-    key = (context["fragments"]["version"], form, get_language(), *thread.rows)
+    page = context["page_obj"].number  # its links return to it
+    key = (context["fragments"]["version"], form, page, get_language(), *thread.rows)
     return cache.rendered_thread(key, render)
+
+
+@register.filter
+def comment_page_url(entry, number):
+    return entry.get_comment_page_url(number)
 
 
 @register.filter
