@@ -10,7 +10,8 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponse
 from django.urls import path, set_urlconf
 
-from blog.cache import STALE, TYPES, pages_root, share
+from blog.cache import STALE, TYPES, pages_root
+from blog.middleware import share
 
 
 class _HeaderProbe:

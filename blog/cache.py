@@ -1,9 +1,9 @@
 """The page cache: public pages as files that Apache serves without Python, never stale.
 
 Every anonymous reader gets the same bytes (public pages carry no CSRF or form token), so
-a page rendered once can be served to all of them. ``PageCacheMiddleware`` writes each
-cacheable page as a file, ``<pages>/<generation>/<host><path>index.<ext>``, and the rules
-from blog/apache.py let Apache answer GET and HEAD from those files, with its own ETag,
+a page rendered once can be served to all of them. This module keeps the files:
+``<pages>/<generation>/<host><path>index.<ext>``, written by blog/middleware.py, which the
+rules from blog/apache.py let Apache answer GET and HEAD from, with its own ETag,
 Last-Modified and 304s. The live generation is named in ``<pages>/generation``, which
 Apache re-reads whenever it changes. A write to entries starts a new, empty generation;
 a comment marks the files of the pages that show it stale; a scheduled change (an entry
@@ -11,10 +11,8 @@ going live, comments closing) starts a new generation at its time, by the clock 
 every daemon process. See docs/caching.md.
 """
 
-import collections
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import secrets
@@ -26,39 +24,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
-from django.contrib.messages.storage.cookie import CookieStorage
-from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from homepage.ownership import hand_over
 
 logger = logging.getLogger(__name__)
 
-# The pages readers hit most. A page outside this list is never written.
-CACHED_VIEWS = frozenset(
-    {
-        "blog:index",
-        "blog:archive-year",
-        "blog:archive-month",
-        "blog:entry",
-        "blog:feed",
-        "blog:feed-atom",
-        "blog:feed-json",
-        "blog:tag-index",
-        "blog:tag",
-        "blog:tag-feed",
-        "blog:tag-feed-atom",
-        "blog:tag-feed-json",
-        "blog:page",
-        "blog:entry-feed",
-        "blog:entry-feed-atom",
-        "blog:sitemap",
-        "blog:sitemap-section",
-    }
-)
 # A page file's extension says its Content-Type (to Apache, blog/apache.py). A page
 # of any other type is not written.
 TYPES = {
@@ -252,6 +224,46 @@ def _marked_before(page: Path, serial: int) -> bool:
     return marked is not None and marked <= serial
 
 
+def write_page(page: Path, content: bytes, version: Version) -> bool:
+    """Write a page's file into version's generation, unless a write since version was read
+    made the page stale or retired the generation: whether it was written. Raises OSError."""
+    if not (pages_root() / version.generation).is_dir():
+        return False  # retired and removed
+    temporary = page.with_name(f".{page.name}.{secrets.token_hex(4)}")
+    try:
+        # The bytes first: the lock, which every writer of pages queues on, is held only for
+        # the check and the rename.
+        page.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(content)
+        with _locked():
+            # Writes to other pages (comments elsewhere) do not waste this render: under a
+            # steady stream of comments, most renders were.
+            current = current_version()
+            fresh = current is not None and current.generation == version.generation
+            if fresh and current.serial != version.serial:
+                fresh = _marked_before(page, version.serial)
+            if fresh:
+                os.replace(temporary, page)
+                stale_marker(page).unlink(missing_ok=True)
+            return fresh
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # not renamed: stale, or a failed write
+
+
+def read_page(page: Path, version: Version) -> bytes | None:
+    """A page's file as Apache would answer it now: in the live generation, which is still
+    version's, and not marked stale. None otherwise."""
+    current = current_version()
+    if current is None or current.generation != version.generation:
+        return None
+    try:
+        content = page.read_bytes()
+    except OSError:
+        return None
+    return None if stale_marker(page).exists() else content
+
+
 _done = threading.local()  # key -> when this thread last did that work
 
 
@@ -298,6 +310,8 @@ def comment_changed(entry, using: str | None = None) -> None:
     """A comment was saved or deleted: stale are only the pages that show it or count it.
     Worked out once the write commits, so a writer holds the database's lock no longer."""
 
+    from blog.memo import per_version  # it imports this module (the version)
+
     def forget():
         trees = [entry.get_absolute_url()]  # the page and, below it, its comment feeds
         # Where an entry is listed changes only with writes to entries: once per version.
@@ -328,85 +342,6 @@ def lists_counting(entry, using: str | None = None) -> list[tuple[str, str]]:
     for slug in entry.tags.using(using).values_list("slug", flat=True):
         lists.append((reverse("blog:tag", kwargs={"slug": slug}), "index*"))
     return lists
-
-
-FRAGMENT_SECONDS = 24 * 3600
-_MISSING = object()
-
-
-def _live_version() -> Version | None:
-    """The version, with page files on and until it expires: an expired one may miss a
-    scheduled change that nothing has renewed it for yet (no reader's request, no clock)."""
-    version = current_version() if enabled() else None
-    return version if version is not None and time.time() < version.expires else None
-
-
-class _Memo:
-    """Values kept in this process (per_version(), rendered_thread()); beyond its size the
-    least recently used go. Kept as they are, not pickled as in the fragments cache:
-    unpickling a list page's entries was a quarter of the CPU of a miss of the front page.
-    Callers copy what they change."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
-
-    def get(self, key: str):
-        with self.lock:
-            value = self.items.get(key, _MISSING)
-            if value is not _MISSING:
-                self.items.move_to_end(key)
-            return value
-
-    def set(self, key: str, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def remember(self, key, compute):
-        """The value kept under key, or compute()'s, then kept."""
-        value = self.get(key)
-        if value is _MISSING:
-            value = compute()
-            self.set(key, value)
-        return value
-
-
-MEMO_ITEMS = 1000
-_memo = _Memo(MEMO_ITEMS)
-# Comment threads' HTML: an entry page may show hundreds, so more of them than of the rest.
-THREAD_ITEMS = 5000
-_threads = _Memo(THREAD_ITEMS)
-
-
-def rendered_thread(key: tuple, render) -> str:
-    """render(), kept in this process under key: a tuple of the version and all a thread of
-    comments shows, so an edit, a reply or a new version makes another. Every time without
-    page files."""
-    return _threads.remember(key, render) if key[0] else render()
-
-
-def per_version(key: str, compute):
-    """compute(), once per generation in this process: for what only writes to entries and
-    scheduled changes alter (the archive's years, an entry's neighbours), not comments.
-    Shared by the process's threads: do not change what it returns. Every time without
-    page files."""
-    version = _live_version()  # before compute(): never a value newer than its key
-    if version is None:
-        return compute()
-    return _memo.remember(f"{version.generation}:{key}", compute)
-
-
-def fragments() -> dict:
-    """For the templates' {% cache %} of what only writes to entries change (an entry's
-    summary): the version in the key, so any write or scheduled change makes new ones; a
-    comment shows through the comment count, which is in the key too. Nothing is kept
-    without page files (no version then)."""
-    version = _live_version()
-    if version is None:
-        return {"version": "", "seconds": 0}
-    return {"version": version.generation, "seconds": FRAGMENT_SECONDS}
 
 
 # -- the clock ------------------------------------------------------------------------------
@@ -447,234 +382,3 @@ def _tick() -> None:
             time.sleep(1)
         finally:
             connections.close_all()  # this thread's own connections
-
-
-# -- the middleware ------------------------------------------------------------------------
-
-
-def page_name(request) -> str | None:
-    """The file name of this request's page in its directory, or None if it has none."""
-    query = request.META.get("QUERY_STRING", "")
-    if query == "":
-        return "index"
-    number = query.removeprefix("page=")
-    if query.startswith("page=") and number.isascii() and number.isdigit() and len(number) < 10:
-        return f"index.page-{number}"
-    return None
-
-
-def may_store(request) -> bool:
-    """A GET or HEAD by a reader with no session and no pending message, and the scheme the
-    site is served with: the same request Apache answers from a page file."""
-    return (
-        enabled()
-        and request.method in ("GET", "HEAD")
-        # Staff (drafts, previews) have a session; messages are shown once, to one reader.
-        and settings.SESSION_COOKIE_NAME not in request.COOKIES
-        and CookieStorage.cookie_name not in request.COOKIES
-        and request.is_secure() == settings.HTTPS
-        and page_name(request) is not None
-    )
-
-
-def share(response) -> None:
-    """What may keep a public page: browsers revalidate every time (a 304 from Apache), shared
-    caches keep it BLOG_SHARED_CACHE_SECONDS (a CDN the site purges, docs/caching.md)."""
-    patch_cache_control(response, max_age=0, s_maxage=settings.BLOG_SHARED_CACHE_SECONDS)
-    patch_vary_headers(response, ["Cookie"])
-
-
-class _Render:
-    """A page this process is rendering, for the requests for it that arrive meanwhile."""
-
-    def __init__(self, version: Version):
-        self.version, self.done, self.response = version, threading.Event(), None
-
-
-_rendering: dict[tuple[str, str], _Render] = {}
-_rendering_lock = threading.Lock()
-COALESCE_SECONDS = 10
-RENDER_LOCKS = 1024  # stripes of the render locks the processes share, see _render_lock()
-
-
-def _copy(response) -> HttpResponse:
-    copy = HttpResponse(response.content, status=response.status_code)
-    for name, value in response.items():
-        copy[name] = value
-    return copy
-
-
-@contextlib.contextmanager
-def _render_lock(key: tuple[str, str]):
-    """Held while a process renders the page of key, so that the server's other processes
-    wait for its file rather than render it too (under a stream of comments, two renders of
-    each stale page, one per process, were most of the work). Yields whether another
-    process held it first; after COALESCE_SECONDS, or without the lock files, it yields
-    without the lock. Keys share RENDER_LOCKS lock files: a bounded set, whatever URLs are
-    asked, where a page rarely waits for another."""
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=4).digest()
-    stripe = int.from_bytes(digest) % RENDER_LOCKS
-    path = pages_root() / ".render" / str(stripe)
-    try:
-        if not path.parent.is_dir():
-            path.parent.mkdir(exist_ok=True)
-            hand_over(path.parent)
-        lock = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
-    except OSError:
-        yield False
-        return
-    try:
-        hand_over(path)
-        waited, deadline = False, time.monotonic() + COALESCE_SECONDS
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waited = True
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.002)  # a render takes milliseconds: poll, no thread to wake us
-        yield waited
-    finally:
-        os.close(lock)
-
-
-class PageCacheMiddleware:
-    """Writes the public pages Django renders as files for Apache (first in MIDDLEWARE, so it
-    sees the final response: cookies, Cache-Control)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        version = None
-        if may_store(request):
-            # Read before the view queries: a page is never written into a generation newer
-            # than its data.
-            try:
-                version = current_version()
-                if version is None or time.time() >= version.expires:
-                    renew(keep_since=0)  # the clock is late, or this is no server process
-                    version = current_version()
-            except Exception:
-                # The site works without its page files (slower); the page is not written.
-                logger.warning("Page files unavailable for %s", request.path, exc_info=True)
-                version = None
-        if version is None or request.method != "GET":
-            return self._render(request, version)[0]
-        # A page that went stale is asked for by many readers at once: one render for all
-        # of them. Those who arrive while it runs wait for it, and get its bytes if it wrote
-        # the page file: then no write since it began had made the page stale.
-        key = (request.META.get("HTTP_HOST", ""), request.get_full_path())
-        with _rendering_lock:
-            leader = _rendering.get(key)
-            if leader is None or leader.version.generation != version.generation:
-                leader, mine = None, _Render(version)
-                _rendering[key] = mine
-        if leader is not None:
-            if leader.done.wait(COALESCE_SECONDS) and leader.response is not None:
-                return _copy(leader.response)
-            return self._render(request, version)[0]
-        try:
-            with _render_lock(key) as waited:
-                # Another process rendered it meanwhile: its file, if still fresh.
-                response = self._read(request, version) if waited else None
-                written = response is not None
-                if response is None:
-                    response, written = self._render(request, version)
-            mine.response = response if written else None
-            return response
-        finally:
-            mine.done.set()
-            with _rendering_lock:
-                if _rendering.get(key) is mine:
-                    del _rendering[key]
-
-    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
-        """The response, and whether it is now the page's file (a public page, still fresh)."""
-        response = self.get_response(request)
-        written = False
-        if version is not None and self._shareable(request, response):
-            share(response)
-            if request.method == "GET":
-                written = self._write(request, response, version)
-        return response, written
-
-    def _shareable(self, request, response) -> bool:
-        match = request.resolver_match
-        return (
-            response.status_code == 200
-            and not response.streaming
-            and match is not None
-            and match.view_name in CACHED_VIEWS
-            and not response.cookies
-            and not response.has_header("Cache-Control")  # the view's own (a staff preview)
-            and response.get("Content-Type") in EXTENSIONS
-        )
-
-    def _page_file(self, request, version: Version, ext: str) -> Path | None:
-        """As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
-        is sitemap.xmlindex.xml and / is index.html. None for a name that is no file's."""
-        try:
-            host = request.get_host()
-        except DisallowedHost:
-            return None
-        parts = request.path.split("/")
-        if any(part in (".", "..") or "\0" in part for part in parts) or "/" in host:
-            return None
-        generation = pages_root() / version.generation
-        return Path(f"{generation}/{host}{request.path}{page_name(request)}.{ext}")
-
-    def _read(self, request, version: Version) -> HttpResponse | None:
-        """The page's file, as Apache would answer it now (with its headers, blog/apache.py),
-        or None if it has none that is fresh."""
-        from blog.apache import shared_headers  # blog.apache imports this module
-
-        current = current_version()
-        if current is None or current.generation != version.generation:
-            return None
-        for ext, content_type in TYPES.items():
-            page = self._page_file(request, version, ext)
-            try:
-                content = page.read_bytes() if page else None
-            except OSError:
-                continue
-            if content is None or stale_marker(page).exists():
-                return None
-            response = HttpResponse(content, content_type=content_type)
-            for name, value in per_version("file-headers", shared_headers).items():
-                response[name] = value
-            return response
-        return None
-
-    def _write(self, request, response, version: Version) -> bool:
-        """Write the page's file, unless a write since the request began made it stale."""
-        target = self._page_file(request, version, EXTENSIONS[response["Content-Type"]])
-        if target is None or not (pages_root() / version.generation).is_dir():
-            return False  # no file's name, or a generation retired and removed
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
-        fresh = False
-        try:
-            # The bytes first: the lock, which every writer of pages queues on, is held only
-            # for the check and the rename.
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(response.content)
-            with _locked():
-                # Not into a retired generation, nor a page that a write since this request
-                # began has marked stale. Writes to other pages (comments elsewhere) do not
-                # waste this render: under a steady stream of comments, most renders were.
-                current = current_version()
-                fresh = current is not None and current.generation == version.generation
-                if fresh and current.serial != version.serial:
-                    fresh = _marked_before(target, version.serial)
-                if fresh:
-                    os.replace(temporary, target)
-                    stale_marker(target).unlink(missing_ok=True)
-        except OSError:
-            logger.warning("Could not write the page file of %s", request.path, exc_info=True)
-            fresh = False
-        finally:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)  # not renamed: stale, or a failed write
-        return fresh

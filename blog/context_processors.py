@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import get_script_prefix, reverse
 from django.utils.functional import SimpleLazyObject
 
-from blog import cache
+from blog import memo
 from blog.models import Page
 
 
@@ -14,9 +14,9 @@ def site(request):
         "BLOG_DESCRIPTION": settings.BLOG_DESCRIPTION,
         # Only pages change them: one query per content version and process.
         "nav_pages": SimpleLazyObject(
-            lambda: cache.per_version("nav-pages", lambda: list(Page.navigation()))
+            lambda: memo.per_version("nav-pages", lambda: list(Page.navigation()))
         ),
-        "fragments": cache.fragments(),
+        "fragments": memo.fragments(),
         "site_urls": _site_urls(get_script_prefix()),
     }
 

@@ -22,7 +22,7 @@ from django.views.generic import (
     YearArchiveView,
 )
 
-from blog import cache, notifications, spam
+from blog import memo, notifications, spam
 from blog.forms import CommentForm, PreviewForm, SearchForm
 from blog.models import Comment, Entry, Page, TaggedEntry
 from blog.pagination import TwoEndedPaginator
@@ -42,7 +42,7 @@ class BlogViewMixin:
         # Built once per content version, a copy for each request: building its filters took
         # a tenth of an uncached list page. The clock published() reads may stay behind: the
         # version ends when a scheduled entry goes live.
-        return cache.per_version("list-queryset", self.list_queryset).all()
+        return memo.per_version("list-queryset", self.list_queryset).all()
 
     def list_queryset(self):
         # Lists show excerpts: the long Markdown and HTML bodies stay in the database.
@@ -68,7 +68,7 @@ class SummaryListMixin:
     def paginate_queryset(self, queryset, page_size):
         paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
         key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
-        rows = cache.per_version(key, lambda: list(entries))
+        rows = memo.per_version(key, lambda: list(entries))
         counts = Entry.objects.comment_counts(rows)
         # The rows as shown, for the templates' one fragment of all of the page's summaries.
         page.summaries_key = " ".join(f"{row.pk}:{counts[row.pk]}" for row in rows)
@@ -88,21 +88,19 @@ class EntryIndexView(SummaryListMixin, BlogViewMixin, ArchiveIndexView):
     def get_date_list(self, queryset, date_type=None, ordering="ASC"):
         # The same years on every page of the index until an entry changes: once per version.
         dates = super().get_date_list
-        years = cache.per_version(
-            f"index-years:{ordering}", lambda: dates(queryset, None, ordering)
-        )
+        years = memo.per_version(f"index-years:{ordering}", lambda: dates(queryset, None, ordering))
         return list(years)
 
     def get_paginator(self, queryset, *args, **kwargs):
         paginator = super().get_paginator(queryset, *args, **kwargs)
         # "Page 1 of N" counts every published entry (O(entries)): once per version too.
-        paginator.count = cache.per_version("index-count", queryset.count)
+        paginator.count = memo.per_version("index-count", queryset.count)
         return paginator
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
-            context["featured"] = cache.per_version("index-featured", self.featured)
+            context["featured"] = memo.per_version("index-featured", self.featured)
         return context
 
     def featured(self) -> list[Entry]:
@@ -172,7 +170,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
             # What readers see of an entry changes only with writes to entries: found once
             # per version (finding it was a sixth of a comment POST). Shared by the threads.
             found = ":".join(str(self.kwargs[name]) for name in ("year", "month", "day", "slug"))
-            return cache.per_version(f"entry:{found}", self._find)
+            return memo.per_version(f"entry:{found}", self._find)
         return self._find(queryset)
 
     def _find(self, queryset=None):
@@ -202,9 +200,9 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         context = super().get_context_data(**kwargs)
         entry = self.object
         # Neither changes with comments: once per content version.
-        neighbours = cache.per_version(f"neighbours:{entry.pk}", entry.neighbours)
+        neighbours = memo.per_version(f"neighbours:{entry.pk}", entry.neighbours)
         context["older"], context["newer"] = neighbours
-        context["related"] = cache.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
+        context["related"] = memo.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
         page = context["page_obj"] = self.comment_page()
         threads = context["threads"] = entry.comment_threads(page.object_list)
         # Where this page's forms and links return to.

@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it sees the final response: writes public pages as files Apache serves
     # (docs/caching.md).
-    "blog.cache.PageCacheMiddleware",
+    "blog.middleware.PageCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -205,7 +205,7 @@ else:
         }
     }
 # Rendered pieces of pages (an entry's summary in a list), per process, keyed by the content
-# version and what else they show (blog/cache.py: fragments()).
+# version and what else they show (blog/memo.py: fragments()).
 CACHES["fragments"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "fragments",

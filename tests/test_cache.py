@@ -1,4 +1,5 @@
-"""The page cache (blog/cache.py): public pages as files that Apache serves, never stale."""
+"""The page cache (blog/cache.py, blog/middleware.py, blog/memo.py): public pages as files that
+Apache serves, never stale."""
 
 import threading
 import time
@@ -12,7 +13,7 @@ from django.test import Client, RequestFactory
 from django.urls import resolve, reverse
 from django.utils import timezone
 
-from blog import apache, cache
+from blog import apache, cache, memo, middleware
 from blog.models import Comment, Entry, Page
 from testing.server import Browser, entry_links
 from tests.comments import post_comment
@@ -119,7 +120,7 @@ def test_every_cached_view_name_exists():
     names = {
         f"blog:{name}" for name in get_resolver().namespace_dict["blog"][1].reverse_dict if name
     }
-    assert names >= cache.CACHED_VIEWS
+    assert names >= middleware.CACHED_VIEWS
 
 
 def test_apache_gets_djangos_headers(blog):
@@ -209,7 +210,7 @@ def test_a_process_waits_for_another_rendering_the_page_and_answers_from_its_fil
         cache.forget_pages([], [("/", "index*")])  # a comment made it stale
         page = cache.pages_root() / cache.current_version().generation / "testserver/index.html"
         responses = []
-        with cache._render_lock(("testserver", "/")) as waited:
+        with middleware._render_lock(("testserver", "/")) as waited:
             assert not waited
             reader = threading.Thread(
                 target=lambda: responses.append(Client(HTTP_HOST="testserver").get("/"))
@@ -354,7 +355,7 @@ def render_again_during(url, write):
         request.resolver_match = resolve(url)
         return HttpResponse(content)
 
-    cache.PageCacheMiddleware(view)(RequestFactory().get(url))
+    middleware.PageCacheMiddleware(view)(RequestFactory().get(url))
 
 
 def test_a_page_rendered_before_a_write_is_not_written_after_it(blog):
@@ -429,9 +430,9 @@ def test_a_thread_is_rendered_once_for_what_it_shows(
     comment = create_comment(entry, text="Second thoughts", name="Ann")
     cache.renew()
     renders = []
-    original = cache.rendered_thread
+    original = memo.rendered_thread
     monkeypatch.setattr(
-        cache,
+        memo,
         "rendered_thread",
         lambda key, render: original(key, lambda: renders.append(key) or render()),
     )

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from blog import cache, search
+from blog import memo, search
 from blog.markup import render_comment
 
 register = template.Library()
@@ -43,7 +43,7 @@ def comment_thread(context, thread):
         return render()  # with the reply form, for one reader
     page = context["page_obj"].number  # its links return to it
     key = (context["fragments"]["version"], form, page, get_language(), *thread.rows)
-    return cache.rendered_thread(key, render)
+    return memo.rendered_thread(key, render)
 
 
 @register.filter
