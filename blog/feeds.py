@@ -157,7 +157,11 @@ class EntryCommentsFeed(Feed):
 
     def items(self, obj):
         comments = obj.comments.public().select_related("entry", "parent")
-        return comments.order_by("-created", "-id")[:50]
+        comments = list(comments.order_by("-created", "-id")[:50])
+        pages = obj.comment_pages(comments)  # their links: one query, not one each
+        for comment in comments:
+            comment.page = pages[comment.pk]
+        return comments
 
     def item_title(self, item):
         if item.parent is not None:

@@ -368,12 +368,13 @@ class Entry(models.Model):
         url = self.get_absolute_url()
         return f"{url}?page={number}" if number > 1 else url
 
-    def comment_page(self, comment) -> int:
-        """The page of the conversation that shows comment: its thread's, which new
-        comments never move (they come after it)."""
-        first = comment.parent if comment.parent_id else comment
-        earlier = Q(created__lt=first.created) | Q(created=first.created, id__lt=first.pk)
-        return self.first_comments().filter(earlier).count() // settings.BLOG_COMMENTS_PER_PAGE + 1
+    def comment_pages(self, comments) -> dict[int, int]:
+        """The page of the conversation that shows each of comments (by pk): its thread's,
+        which new comments never move (they come after it). One query for all of them."""
+        first = self.first_comments().values_list("id", flat=True)
+        position = {pk: n for n, pk in enumerate(first)}
+        per_page = settings.BLOG_COMMENTS_PER_PAGE
+        return {c.pk: position.get(c.parent_id or c.pk, 0) // per_page + 1 for c in comments}
 
     def visible_comments(self) -> list["Comment"]:
         """comment_threads() as comments: each first one with its replies in .thread."""
@@ -762,8 +763,10 @@ class Comment(models.Model):
         return f"{self.display_name} on {self.entry}"
 
     def get_absolute_url(self):
-        """On the page of its entry's conversation that shows it."""
-        return f"{self.entry.get_comment_page_url(self.entry.comment_page(self))}#c{self.pk}"
+        """On the page of its entry's conversation that shows it (a list of comments sets
+        .page for all of them from one Entry.comment_pages())."""
+        page = self.__dict__.get("page") or self.entry.comment_pages([self])[self.pk]
+        return f"{self.entry.get_comment_page_url(page)}#c{self.pk}"
 
     def clean(self):
         # The rules post() follows, for the admin's forms (a database CHECK cannot see

@@ -117,6 +117,29 @@ def test_comments_feed_lists_visible_comments_newest_first(client, create_entry,
     assert atom_entries[1].find(f"{ATOM}author/{ATOM}name").text == "Ann"
 
 
+def test_comments_feed_links_each_comment_to_its_page_in_a_fixed_number_of_queries(
+    client, create_entry, create_comment, settings, django_assert_max_num_queries
+):
+    """Items link to the page of the conversation that shows them (pages of first comments,
+    a reply on its thread's); their pages come from one query, not one per item."""
+    settings.BLOG_COMMENTS_PER_PAGE = 2
+    entry = create_entry(title="Long thread")
+    start = timezone.now() - timedelta(days=1)
+    firsts = [
+        create_comment(entry, text=f"c{n}", created=start + timedelta(minutes=n)) for n in range(5)
+    ]
+    reply = create_comment(entry, text="r", parent=firsts[2], created=start + timedelta(hours=1))
+    with django_assert_max_num_queries(4):
+        channel = get_xml(client, entry.get_comments_feed_url(), "application/rss+xml")
+    links = {item.findtext("description"): item.findtext("link") for item in channel.iter("item")}
+    url = f"http://testserver{entry.get_absolute_url()}"
+    assert links["<p>c0</p>"] == f"{url}#c{firsts[0].pk}"
+    assert links["<p>c3</p>"] == f"{url}?page=2#c{firsts[3].pk}"
+    assert links["<p>r</p>"] == f"{url}?page=2#c{reply.pk}"
+    assert links["<p>c4</p>"] == f"{url}?page=3#c{firsts[4].pk}"
+    assert reply.get_absolute_url() == f"{entry.get_absolute_url()}?page=2#c{reply.pk}"
+
+
 def test_comments_feed_of_unknown_or_hidden_entry_is_404(client, create_entry):
     """No comment feed for drafts, scheduled entries or unknown slugs; a wrong date is an
     old link and answers with a 301 to the feed's address."""
