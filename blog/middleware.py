@@ -221,9 +221,10 @@ class PageCacheMiddleware:
             and response.get("Content-Type") in EXTENSIONS
         )
 
-    def _page_file(self, request, version: Version, ext: str) -> Path | None:
-        """As Apache's rules spell it: <generation>/<host><path><name>.<ext>, so /sitemap.xml
-        is sitemap.xmlindex.xml and / is index.html. None for a name that is no file's."""
+    def _page_file(self, request, version: Version) -> str | None:
+        """As Apache's rules spell it, without the extension: <generation>/<host><path><name>,
+        so /sitemap.xml is sitemap.xmlindex.xml and / is index.html. None for a name that is
+        no file's."""
         try:
             host = request.get_host()
         except DisallowedHost:
@@ -231,18 +232,17 @@ class PageCacheMiddleware:
         parts = request.path.split("/")
         if any(part in (".", "..") or "\0" in part for part in parts) or "/" in host:
             return None
-        generation = pages_root() / version.generation
-        return Path(f"{generation}/{host}{request.path}{page_name(request)}.{ext}")
+        return f"{pages_root() / version.generation}/{host}{request.path}{page_name(request)}"
 
     def _read(self, request, version: Version) -> HttpResponse | None:
         """The page's file, as Apache would answer it now (with its headers, blog/apache.py),
         or None if it has none that is fresh."""
         from blog.apache import shared_headers  # blog.apache imports this module
 
+        if (page := self._page_file(request, version)) is None:
+            return None
         for ext, content_type in TYPES.items():
-            page = self._page_file(request, version, ext)
-            content = read_page(page, version) if page else None
-            if content is not None:
+            if (content := read_page(Path(f"{page}.{ext}"), version)) is not None:
                 response = HttpResponse(content, content_type=content_type)
                 for name, value in per_version("file-headers", shared_headers).items():
                     response[name] = value
@@ -251,9 +251,11 @@ class PageCacheMiddleware:
 
     def _write(self, request, response, version: Version) -> bool:
         """Write the page's file, unless a write since the request began made it stale."""
-        page = self._page_file(request, version, EXTENSIONS[response["Content-Type"]])
+        if (page := self._page_file(request, version)) is None:
+            return False
+        ext = EXTENSIONS[response["Content-Type"]]
         try:
-            return page is not None and write_page(page, response.content, version)
+            return write_page(Path(f"{page}.{ext}"), response.content, version)
         except OSError:
             logger.warning("Could not write the page file of %s", request.path, exc_info=True)
             return False

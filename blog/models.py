@@ -348,19 +348,14 @@ class Entry(models.Model):
         public = self.comments.public().filter(parent=None)
         return public.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN)
 
-    def comment_threads(self, first_comments=None) -> list["CommentThread"]:
-        """The conversation readers see, or the page of it whose first_comments() are given:
-        first comments oldest first, each with its visible replies oldest first. Two queries,
-        however many threads."""
-        all_of_them = first_comments is None
-        first_comments = self.first_comments() if all_of_them else first_comments
+    def comment_threads(self, first_comments) -> list["CommentThread"]:
+        """The threads of first_comments (rows of first_comments(), all or a page of them):
+        each first comment with its visible replies, oldest first. One more query, however
+        many threads."""
         threads = {row[0]: CommentThread(self._state.db, row) for row in first_comments}
-        replies = self.comments.public().exclude(parent=None)
-        if not all_of_them:
-            replies = replies.filter(parent_id__in=list(threads))
+        replies = self.comments.public().filter(parent_id__in=list(threads))
         for row in replies.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN):
-            if row[1] in threads:
-                threads[row[1]].rows.append(row)
+            threads[row[1]].rows.append(row)
         return list(threads.values())
 
     def get_comment_page_url(self, number: int) -> str:
@@ -377,8 +372,9 @@ class Entry(models.Model):
         return {c.pk: position.get(c.parent_id or c.pk, 0) // per_page + 1 for c in comments}
 
     def visible_comments(self) -> list["Comment"]:
-        """comment_threads() as comments: each first one with its replies in .thread."""
-        return [thread.comment for thread in self.comment_threads()]
+        """The whole conversation readers see, as comments: first comments oldest first, each
+        with its visible replies oldest first in .thread."""
+        return [thread.comment for thread in self.comment_threads(self.first_comments())]
 
     @cached_property
     def sorted_tags(self) -> list:
