@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -149,3 +150,13 @@ def test_comment_limits_come_from_the_model(create_entry):
     form = CommentForm(entry=create_entry())
     assert form.fields["text"].widget.attrs["maxlength"] == "500"
     assert form.fields["name"].widget.attrs["maxlength"] == "80"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("text", ""), ("text", "x" * 501), ("name", "n" * 81)]
+)
+def test_full_clean_holds_the_bounds_of_the_length_checks(create_entry, field, value):
+    comment = Comment(entry=create_entry(), **({"text": "Fine."} | {field: value}))
+    with pytest.raises(ValidationError) as error:
+        comment.full_clean()
+    assert set(error.value.message_dict) == {field}

@@ -137,3 +137,15 @@ def test_tag_index_pages_and_json_feeds_cost_the_same_whatever_the_size(
     make_blog(create_entry, create_comment, entries=60, years=12)
     assert [queries(client, url) for url in urls] == small
     assert max(small) <= 4
+
+
+def test_a_comment_asks_no_check_constraint_of_the_database(client, create_entry):
+    """The length CHECKs repeat the fields' own bounds, which the form and full_clean()
+    hold: a comment does not ask SQL about them again (a query each)."""
+    entry = create_entry()
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(entry.get_absolute_url(), {"name": "Ann", "text": "Hello."})
+    assert response.status_code == 302
+    sqls = [query["sql"] for query in captured.captured_queries]
+    assert any(sql.startswith("INSERT") for sql in sqls)
+    assert not [sql for sql in sqls if '"_check"' in sql]
