@@ -7,7 +7,6 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
-from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -63,19 +62,15 @@ class BlogViewMixin:
 class SummaryListMixin:
     """Lists of entry summaries (the front page, a tag): a page's entries and tags change
     only with the content version, its comment counts with every comment, so the rows are
-    read once per version and the counts every time."""
+    read once per version and the counts every time (entry_summary.html keeps the rest of
+    each summary apart from its count)."""
 
     def paginate_queryset(self, queryset, page_size):
         paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
         key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
         rows = memo.per_version(key, lambda: list(entries))
-        counts = Entry.objects.comment_counts(rows)
-        # The rows as shown, for the templates' one fragment of all of the page's summaries.
-        page.summaries_key = " ".join(f"{row.pk}:{counts[row.pk]}" for row in rows)
-        # Copies with this request's counts, made only when that fragment is rendered.
-        page.object_list = SimpleLazyObject(
-            lambda: Entry.objects.add_comment_counts([copy.copy(row) for row in rows], counts)
-        )
+        # Copies with this request's counts: the rows are shared by the process's threads.
+        page.object_list = Entry.objects.add_comment_counts([copy.copy(row) for row in rows])
         return paginator, page, page.object_list, is_paginated
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.cache import caches
 from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
@@ -458,6 +459,21 @@ def test_a_thread_is_rendered_once_for_what_it_shows(
         entry.save()  # a write to entries: a new version once it commits, no Reply links
     page = Client().get(url).content.decode()
     assert "reply-link" not in page and "Third thoughts" in page
+
+
+def test_comments_add_nothing_to_the_fragments_a_list_page_keeps(blog, create_comment):
+    """A list page's summaries are kept apart from their comment counts: a stream of
+    comments shows on the front page at once, and adds no copy of a summary to keep."""
+    fragments = caches["fragments"]
+    fragments.clear()
+    cache.renew()
+    url = "/?uncached"  # Django renders it every time
+    Client().get(url)
+    kept = len(fragments._cache)  # LocMemCache: the fragments this process keeps
+    for n in range(2, 7):
+        create_comment(blog[0], text=f"Comment {n}")
+        assert f"{n} comments</a>" in Client().get(url).content.decode()
+    assert len(fragments._cache) == kept
 
 
 # -- configuration and backends ------------------------------------------------------------------
