@@ -73,7 +73,8 @@ def sqlite_env(tmp_path, **variables) -> dict:
 
 
 def test_sqlite_named_by_database_url_gets_the_same_settings(tmp_path):
-    """DATABASE_URL=sqlite:////path: WAL, synchronous FULL, BEGIN IMMEDIATE, a long timeout."""
+    """DATABASE_URL=sqlite:////path: WAL, synchronous FULL, BEGIN IMMEDIATE, a long timeout,
+    and each connection's page cache kept small."""
     database = tmp_path / "elsewhere" / "blog.sqlite3"
     database.parent.mkdir()
     env = sqlite_env(tmp_path, DATABASE_URL=f"sqlite:///{database}")
@@ -82,15 +83,17 @@ def test_sqlite_named_by_database_url_gets_the_same_settings(tmp_path):
         "print(json.dumps([connection.settings_dict['NAME'], connection.transaction_mode, "
         "connection.settings_dict['OPTIONS']['timeout'], "
         "cursor.execute('PRAGMA journal_mode').fetchone()[0], "
-        "cursor.execute('PRAGMA synchronous').fetchone()[0]]))"
+        "cursor.execute('PRAGMA synchronous').fetchone()[0], "
+        "cursor.execute('PRAGMA cache_size').fetchone()[0]]))"
     )
     output = manage("shell", "--no-imports", "-c", script, env=env).stdout
-    name, mode, timeout, journal, synchronous = json.loads(output.splitlines()[-1])
+    name, mode, timeout, journal, synchronous, cache_size = json.loads(output.splitlines()[-1])
     assert name == str(database)
     assert mode == "IMMEDIATE"
     assert timeout >= 20
     assert journal == "wal"
     assert synchronous == 2  # FULL
+    assert cache_size == -512  # KiB
 
 
 def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
