@@ -199,7 +199,8 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         context["older"], context["newer"] = neighbours
         context["related"] = memo.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
         page = context["page_obj"] = self.comment_page()
-        threads = context["threads"] = entry.comment_threads(page.object_list)
+        rows = entry.first_comments().filter(pk__in=page.object_list)
+        threads = context["threads"] = entry.comment_threads(rows)
         # Where this page's forms and links return to.
         context["page_url"] = entry.get_comment_page_url(page.number)
         form = context.get("form")
@@ -220,8 +221,9 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         return context
 
     def comment_page(self):
-        """This request's page of the conversation (?page=N, as on list pages)."""
-        paginator = Paginator(self.object.first_comments(), settings.BLOG_COMMENTS_PER_PAGE)
+        """This request's page of the conversation (?page=N, as on list pages): of the ids of
+        its first comments, whose rows are then read for that page alone."""
+        paginator = Paginator(self.object.first_comment_ids(), settings.BLOG_COMMENTS_PER_PAGE)
         try:
             return paginator.page(self.request.GET.get("page") or 1)
         except InvalidPage:

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from blog.models import Entry
+from blog.models import Entry, _first_comment_ids_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +149,20 @@ def test_a_comment_asks_no_check_constraint_of_the_database(client, create_entry
     sqls = [query["sql"] for query in captured.captured_queries]
     assert any(sql.startswith("INSERT") for sql in sqls)
     assert not [sql for sql in sqls if '"_check"' in sql]
+
+
+def test_an_entrys_first_comment_ids_are_one_query_compiled_once(create_entry, create_comment):
+    """The ids that page a conversation (and place a comment on its page): the rule of
+    first_comments(), its SQL built once per process, then one query a time."""
+    entry = create_entry()
+    first = create_comment(entry, text="First")
+    create_comment(entry, text="A reply", parent=first)
+    create_comment(entry, text="Hidden", is_public=False)
+    second = create_comment(entry, text="Second")
+    _first_comment_ids_sql.cache_clear()
+    expected = list(entry.first_comments().values_list("id", flat=True))
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            assert entry.first_comment_ids() == expected == [first.pk, second.pk]
+        assert len(captured.captured_queries) == 1
+    assert _first_comment_ids_sql.cache_info().misses == 1
