@@ -4,7 +4,10 @@
 --   GET  <path>
 --   POST <path>        (a comment; the form carries no token, the site's Origin is sent)
 -- The plan file lists 100 slots; each thread walks them in turn, so 5 POST lines = 5%.
--- Every comment text is unique, so the duplicate guard never turns a POST into a no-op.
+-- Every comment text is unique, so the duplicate guard never turns a POST into a no-op:
+-- across wrk runs too (the warm-up and the measured run on one server), by the second the
+-- run began. Before, a measured run repeated its warm-up's texts, and those POSTs were
+-- answered as repeats (no write, no page made stale): they inflated the mixed figures.
 
 local threads = {}
 local counter = 0
@@ -19,6 +22,7 @@ local plan = {}
 local position = 0
 sent = 0  -- a global, so done() can read it from each thread
 local origin
+local started  -- the second this run's threads began: one warm-up lasts a second at least
 
 local function split(line)
   local fields = {}
@@ -36,6 +40,7 @@ end
 
 function init(args)
   origin = args[2]
+  started = os.time()
   for line in io.lines(args[1]) do
     local f = split(line)
     if f[1] == "GET" then
@@ -53,7 +58,7 @@ function request()
     return slot.request
   end
   sent = sent + 1
-  local text = string.format("Load test comment %d-%d: ça marche, naïve café.", id, sent)
+  local text = string.format("Load test comment %d-%d-%d: ça marche, naïve café.", started, id, sent)
   local body = "name=bench&website=&text=" .. urlencode(text)
   local headers = {
     ["Content-Type"] = "application/x-www-form-urlencoded",
