@@ -342,11 +342,16 @@ class Entry(models.Model):
         """The published entries just before and after this one, as (older, newer)."""
         return Entry.objects.published().neighbours(self)
 
-    def first_comments(self):
+    def first_comments(self, ids=None):
         """The visible first comments (not replies) in the conversation's order, as the rows
-        of CommentThread: what its pages count (BLOG_COMMENTS_PER_PAGE each)."""
-        public = self.comments.public().filter(parent=None)
-        return public.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN)
+        of CommentThread: what its pages count (BLOG_COMMENTS_PER_PAGE each). With ids (a
+        page of first_comment_ids(), which passed this rule a moment before), only theirs,
+        read by id: asking the rule again cost a third of the query's 0.7 ms."""
+        if ids is None:
+            comments = self.comments.public().filter(parent=None)
+        else:
+            comments = self.comments.filter(pk__in=ids)
+        return comments.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN)
 
     def comment_threads(self, first_comments) -> list["CommentThread"]:
         """The threads of first_comments (rows of first_comments(), all or a page of them):
