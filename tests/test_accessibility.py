@@ -3,6 +3,7 @@ and phone widths, light and dark; the JSON-LD data block passes the CSP; the pag
 HTML for the Nu checker."""
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -147,7 +148,8 @@ def test_skip_link_and_focus_are_visible(live_server, browser):  # noqa: F811
     assert focused["text"] == "Skip to content"
     assert focused["outline"] == "solid" and focused["top"] >= 0  # shown, with a ring
     page.keyboard.press("Enter")
-    assert page.url.endswith("#content")
+    # The fragment navigation lands a moment after the key press: wait for it.
+    page.wait_for_url(re.compile(r"#content$"), timeout=5000)
     assert page.locator('nav[aria-label="Site"] a[aria-current="page"]').inner_text() == "Entries"
     context.close()
 
