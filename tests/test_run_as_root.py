@@ -154,7 +154,7 @@ def test_a_fresh_clone_in_a_private_folder_serves_its_first_requests(private_clo
     }
     log_path = private_clone.parent.parent / "start.log"
     with open(log_path, "wb") as log:
-        # Its own virtualenv (pip's cache and scripts/setup's mod_wsgi wheel make it quick):
+        # Its own virtualenv (uv's cache and scripts/setup's mod_wsgi wheel make it quick):
         # sharing ours would hide a problem.
         start = subprocess.Popen(
             ["bash", "scripts/start"],
