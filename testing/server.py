@@ -22,6 +22,8 @@ list gives its arguments), collects static files, then starts ``scripts/serve`` 
 SQLite server prepared the same way as an earlier one (``RUN_TIME_SETTINGS`` aside) gets a
 copy of the first one's database and static files instead of the three commands: kept per
 process, or for all processes that share the folder named by ``$HOMEPAGE_PREPARED_DIR``.
+With that folder (a test run), a PostgreSQL server does too: its database is made anew from
+a template database of the first one's (``drop_prepared_databases(folder)`` drops those).
 
 Attributes and methods:
 
@@ -91,7 +93,8 @@ SEED_ARGS = ["--entries", "12", "--comments-per-entry", "3"]
 # from an earlier one only in these copies its prepared folders (see Server.prepare).
 RUN_TIME_SETTINGS = {
     "SECRET_KEY", "DATA_DIR", "STATIC_ROOT", "BLOG_COMMENT_RATE", "SQLITE_TIMEOUT", "BLOG_TITLE",
-    "HTTPS", "CONN_MAX_AGE", "AXES_FAILURE_LIMIT",
+    "HTTPS", "CONN_MAX_AGE", "AXES_FAILURE_LIMIT", "REDIS_URL", "CACHE_KEY_PREFIX",
+    "DATABASE_POOL_SIZE", "DATABASE_POOL_TIMEOUT",
 }  # fmt: skip
 # Where prepared folders are kept: PREPARED_ENV names a folder that several processes share
 # (the test run's workers: tests/environment.py makes it), else each process has its own.
@@ -108,12 +111,36 @@ def _prepared_dir() -> Path:
     return Path(_prepared_folder.name)
 
 
+def _database(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
 def _copy_prepared(data: Path, static: Path, to_data: Path, to_static: Path) -> None:
     """The SQLite files (with -wal and -shm) and the collected static files."""
     to_data.mkdir(parents=True, exist_ok=True)
     for path in data.glob("blog.sqlite3*"):
         shutil.copy2(path, to_data)
     shutil.copytree(static, to_static)
+
+
+def _postgres(url: str, statement: str) -> None:
+    """Run one statement on the PostgreSQL server of ``url``, in its maintenance database."""
+    server, _name = url.rsplit("/", 1)
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/postgres", "-c", statement],
+        check=True,
+        capture_output=True,
+    )
+
+
+def drop_prepared_databases(folder: Path) -> None:
+    """Drop the template databases that PostgreSQL servers prepared in this folder kept."""
+    for named in Path(folder).glob("*/database"):
+        url = named.read_text(encoding="utf-8")
+        try:
+            _postgres(url, f'DROP DATABASE IF EXISTS "{_database(url)}" WITH (FORCE)')
+        except subprocess.CalledProcessError as error:
+            print(f"Could not drop the template {url}: {error.stderr.decode().strip()}")
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -240,10 +267,24 @@ class Server:
                     self._prepare_here()
                     shutil.rmtree(kept, ignore_errors=True)
                     _copy_prepared(self.data_dir, self.tmp / "static", kept, kept / "static")
+                    if url := self._postgres_url():
+                        # A template of this database: named for the folder, so that two
+                        # runs at once keep two.
+                        name = "homepage_prepared_" + hashlib.sha256(bytes(kept)).hexdigest()[:16]
+                        _postgres(url, f'CREATE DATABASE "{name}" TEMPLATE "{_database(url)}"')
+                        (kept / "database").write_text(f"{url.rsplit('/', 1)[0]}/{name}")
                     (kept / "ready").touch()
                 else:
                     _copy_prepared(kept, kept / "static", self.data_dir, self.tmp / "static")
+                    if url := self._postgres_url():
+                        template = _database((kept / "database").read_text(encoding="utf-8"))
+                        _postgres(url, f'DROP DATABASE IF EXISTS "{_database(url)}" WITH (FORCE)')
+                        _postgres(url, f'CREATE DATABASE "{_database(url)}" TEMPLATE "{template}"')
         self._prepared = True
+
+    def _postgres_url(self) -> str | None:
+        url = self.settings.get("DATABASE_URL", "")
+        return url if url.startswith("postgres") else None
 
     def _prepare_here(self) -> None:
         self.manage("migrate", "--noinput", "-v0")
@@ -252,10 +293,14 @@ class Server:
         self.manage("collectstatic", "--noinput", "-v0")
 
     def _prepared_key(self) -> tuple | None:
-        """What the prepared folders depend on, or None when they are not kept (PostgreSQL)."""
-        if "DATABASE_URL" in self.settings:
-            return None
+        """What the prepared folders depend on, or None when they are not kept (a database
+        neither SQLite nor PostgreSQL; PostgreSQL outside a test run, whose templates it
+        drops at its end)."""
         depends = {k: v for k, v in self.settings.items() if k not in RUN_TIME_SETTINGS}
+        if url := depends.pop("DATABASE_URL", None):
+            if not self._postgres_url() or PREPARED_ENV not in os.environ:
+                return None
+            depends["DATABASE_SERVER"] = url.rsplit("/", 1)[0]  # not the database's name
         seed = SEED_ARGS if self.seed is True else self.seed or []
         return tuple(seed), tuple(sorted(depends.items()))
 

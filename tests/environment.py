@@ -11,7 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from testing.server import PREPARED_ENV
+from testing.server import PREPARED_ENV, drop_prepared_databases
 
 SETTINGS = Path(__file__).resolve().parent.parent / "homepage" / "settings.py"
 READ = r'(?:env_(?:bool|int|list)\(|os\.environ(?:\.get)?[\[(])"([A-Z0-9_]+)"'
@@ -36,4 +36,5 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if prepared := getattr(config, "homepage_prepared", None):
         del os.environ[PREPARED_ENV]
+        drop_prepared_databases(Path(prepared.name))
         prepared.cleanup()
