@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from testing.commands import manage
-from testing.server import Browser, form_fields
+from testing.server import Browser, Server, form_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "a-production-secret-key-" + "k" * 40
@@ -209,10 +209,17 @@ def test_successful_login_resets_the_count(admin_user, settings):
 # -- against Apache/mod_wsgi ---------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def read_only_server():
+    """One seeded server for the tests that only read from it."""
+    with Server(processes=1, threads=4, seed=True) as server:
+        yield server
+
+
 @pytest.mark.server
-def test_apache_serves_no_secret_database_or_code(mod_wsgi_server):
+def test_apache_serves_no_secret_database_or_code(read_only_server):
     """Secrets, the database, the code and media paths are 404, and no answer holds the key."""
-    server = mod_wsgi_server(processes=1, threads=4, seed=True)
+    server = read_only_server
     browser = Browser(server.url)
     paths = [
         "/.env",
@@ -245,8 +252,8 @@ def test_apache_serves_no_secret_database_or_code(mod_wsgi_server):
 
 
 @pytest.mark.server
-def test_apache_disables_trace_and_hides_its_version(mod_wsgi_server):
-    server = mod_wsgi_server(processes=1, threads=2)
+def test_apache_disables_trace_and_hides_its_version(read_only_server):
+    server = read_only_server
     response = Browser(server.url).request("TRACE", "/")
     assert response.status == 405
     assert "TRACE / HTTP" not in response.text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.server import Browser, commentable_links, entry_links
+from testing.server import Browser, Server, commentable_links, entry_links
 
 pytestmark = pytest.mark.server
 
@@ -96,9 +96,16 @@ def test_seed_scenario_sequential_and_concurrent(mod_wsgi_server):
     assert_clean_log(server)
 
 
-def test_old_urls_redirect_permanently_under_apache(mod_wsgi_server):
+@pytest.fixture(scope="module")
+def read_only_server():
+    """One server for the tests that only read from it."""
+    with Server(threads=4, env={"BLOG_TITLE": "Threads Proof"}) as server:
+        yield server
+
+
+def test_old_urls_redirect_permanently_under_apache(read_only_server):
     """/blog and /blog.html answer 301 to /, the list page names the configured blog title."""
-    server = mod_wsgi_server(threads=4, env={"BLOG_TITLE": "Threads Proof"})
+    server = read_only_server
     browser = Browser(server.url)
     for old in ("/blog", "/blog.html"):
         response = browser.get(old)
@@ -204,9 +211,9 @@ def test_concurrent_replies_to_one_comment(mod_wsgi_server):
     assert_clean_log(server)
 
 
-def test_static_files_are_served_by_apache(mod_wsgi_server):
+def test_static_files_are_served_by_apache(read_only_server):
     """CSS and the admin's static files come from Apache's alias, with their content types."""
-    server = mod_wsgi_server(threads=4)
+    server = read_only_server
     browser = Browser(server.url)
     page = browser.get("/")
     # Django's middleware marks its own answers; Apache's static answers lack the mark.
