@@ -175,6 +175,7 @@ def test_a_fresh_clone_in_a_private_folder_serves_its_first_requests(private_clo
             except OSError:
                 time.sleep(0.5)  # still setting up: waits for the real server
         output = log_path.read_text(errors="replace")
+        assert start.poll() is None, f"scripts/start stopped:\n{output[-5000:]}"
         front = browser.get("/")
         assert front.status == 200, output[-5000:]
         entry = commentable_links(browser.base_url, front.text)[0]
