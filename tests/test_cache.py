@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.cache import caches
 from django.core.management import call_command
+from django.db import connections
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import resolve, reverse
@@ -140,6 +141,20 @@ def test_apache_gets_djangos_headers(blog):
 # -- one render for many readers ------------------------------------------------------------
 
 
+def in_thread(work):
+    """A thread that runs work, then closes the database connections it opened, as a
+    server's thread does after a request: none is left for the test database's teardown
+    to wait for (PostgreSQL refuses to drop a database in use)."""
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=run)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeypatch):
     """Readers who ask for a page while this process renders it get that render's bytes, not
@@ -160,10 +175,7 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
 
     def readers(count):
         responses = []
-        threads = [
-            threading.Thread(target=lambda: responses.append(Client().get("/")))
-            for _ in range(count)
-        ]
+        threads = [in_thread(lambda: responses.append(Client().get("/"))) for _ in range(count)]
         for thread in threads:
             thread.start()
             time.sleep(0.05)
@@ -179,7 +191,7 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
     # A comment while a page renders: who asks after it gets a render that shows it.
     entry = Entry.objects.get()
     cache.forget_pages([entry.get_absolute_url()], [("/", "index*")])
-    first = threading.Thread(target=lambda: Client().get("/"))
+    first = in_thread(lambda: Client().get("/"))
     first.start()
     time.sleep(0.1)
     Comment.objects.create(entry=entry, name="r", text="During the render.")
@@ -213,9 +225,7 @@ def test_a_process_waits_for_another_rendering_the_page_and_answers_from_its_fil
         responses = []
         with middleware._render_lock(("testserver", "/")) as waited:
             assert not waited
-            reader = threading.Thread(
-                target=lambda: responses.append(Client(HTTP_HOST="testserver").get("/"))
-            )
+            reader = in_thread(lambda: responses.append(Client(HTTP_HOST="testserver").get("/")))
             reader.start()
             time.sleep(0.3)
             assert reader.is_alive()  # waiting for the other process
