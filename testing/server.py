@@ -111,8 +111,10 @@ def _prepared_dir() -> Path:
     return Path(_prepared_folder.name)
 
 
-def _database(url: str) -> str:
-    return url.rsplit("/", 1)[1]
+def _server_and_database(url: str) -> tuple[str, str]:
+    """A PostgreSQL URL's server part and its database's name."""
+    server, database = url.rsplit("/", 1)
+    return server, database
 
 
 def _copy_prepared(data: Path, static: Path, to_data: Path, to_static: Path) -> None:
@@ -125,7 +127,7 @@ def _copy_prepared(data: Path, static: Path, to_data: Path, to_static: Path) -> 
 
 def _postgres(url: str, statement: str) -> None:
     """Run one statement on the PostgreSQL server of ``url``, in its maintenance database."""
-    server, _name = url.rsplit("/", 1)
+    server, _database = _server_and_database(url)
     subprocess.run(
         ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/postgres", "-c", statement],
         check=True,
@@ -138,7 +140,7 @@ def drop_prepared_databases(folder: Path) -> None:
     for named in Path(folder).glob("*/database"):
         url = named.read_text(encoding="utf-8")
         try:
-            _postgres(url, f'DROP DATABASE IF EXISTS "{_database(url)}" WITH (FORCE)')
+            _postgres(url, f'DROP DATABASE IF EXISTS "{_server_and_database(url)[1]}" WITH (FORCE)')
         except subprocess.CalledProcessError as error:
             print(f"Could not drop the template {url}: {error.stderr.decode().strip()}")
 
@@ -270,16 +272,20 @@ class Server:
                     if url := self._postgres_url():
                         # A template of this database: named for the folder, so that two
                         # runs at once keep two.
+                        server, database = _server_and_database(url)
                         name = "homepage_prepared_" + hashlib.sha256(bytes(kept)).hexdigest()[:16]
-                        _postgres(url, f'CREATE DATABASE "{name}" TEMPLATE "{_database(url)}"')
-                        (kept / "database").write_text(f"{url.rsplit('/', 1)[0]}/{name}")
+                        _postgres(url, f'CREATE DATABASE "{name}" TEMPLATE "{database}"')
+                        (kept / "database").write_text(f"{server}/{name}")
                     (kept / "ready").touch()
                 else:
                     _copy_prepared(kept, kept / "static", self.data_dir, self.tmp / "static")
                     if url := self._postgres_url():
-                        template = _database((kept / "database").read_text(encoding="utf-8"))
-                        _postgres(url, f'DROP DATABASE IF EXISTS "{_database(url)}" WITH (FORCE)')
-                        _postgres(url, f'CREATE DATABASE "{_database(url)}" TEMPLATE "{template}"')
+                        _server, database = _server_and_database(url)
+                        _server, template = _server_and_database(
+                            (kept / "database").read_text(encoding="utf-8")
+                        )
+                        _postgres(url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                        _postgres(url, f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
         self._prepared = True
 
     def _postgres_url(self) -> str | None:
@@ -293,14 +299,14 @@ class Server:
         self.manage("collectstatic", "--noinput", "-v0")
 
     def _prepared_key(self) -> tuple | None:
-        """What the prepared folders depend on, or None when they are not kept (a database
-        neither SQLite nor PostgreSQL; PostgreSQL outside a test run, whose templates it
-        drops at its end)."""
+        """What the prepared folders depend on, or None when they are not kept: a database
+        other than SQLite and PostgreSQL, or PostgreSQL outside a test run (the run drops
+        the template databases at its end)."""
         depends = {k: v for k, v in self.settings.items() if k not in RUN_TIME_SETTINGS}
         if url := depends.pop("DATABASE_URL", None):
             if not self._postgres_url() or PREPARED_ENV not in os.environ:
                 return None
-            depends["DATABASE_SERVER"] = url.rsplit("/", 1)[0]  # not the database's name
+            depends["DATABASE_SERVER"] = _server_and_database(url)[0]  # not its name
         seed = SEED_ARGS if self.seed is True else self.seed or []
         return tuple(seed), tuple(sorted(depends.items()))
 
