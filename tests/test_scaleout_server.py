@@ -206,8 +206,8 @@ def test_postgresql_restart_under_load(
             except OSError as error:
                 status = repr(error)
             results.append((started, time.monotonic() - started, status))
-            # A failed request is retried after a pause, as a person (or a proxy) would: in
-            # a tight loop the outage cost twice the CPU of the rest of the test.
+            # A failed request is retried after a pause, as a person (or a proxy) would, not
+            # in a tight loop of quick 5xx answers that only burns CPU.
             time.sleep(0.02 if status in (200, 302) else 0.1)
 
     def finished(since, statuses=(200, 302)):
