@@ -280,10 +280,9 @@ class Server:
                 else:
                     _copy_prepared(kept, kept / "static", self.data_dir, self.tmp / "static")
                     if url := self._postgres_url():
-                        _server, database = _server_and_database(url)
-                        _server, template = _server_and_database(
-                            (kept / "database").read_text(encoding="utf-8")
-                        )
+                        database = _server_and_database(url)[1]
+                        kept_url = (kept / "database").read_text(encoding="utf-8")
+                        template = _server_and_database(kept_url)[1]
                         _postgres(url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
                         _postgres(url, f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
         self._prepared = True
