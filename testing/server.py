@@ -300,7 +300,10 @@ class Server:
     def _prepared_key(self) -> tuple | None:
         """What the prepared folders depend on, or None when they are not kept: a database
         other than SQLite and PostgreSQL, or PostgreSQL outside a test run (the run drops
-        the template databases at its end)."""
+        the template databases at its end), or a SQLite database put in place before the
+        start (the benchmark's seeded copies): a kept copy would replace it."""
+        if self.sqlite_path.exists():
+            return None
         depends = {k: v for k, v in self.settings.items() if k not in RUN_TIME_SETTINGS}
         if url := depends.pop("DATABASE_URL", None):
             if not self._postgres_url() or PREPARED_ENV not in os.environ:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from testing.commands import manage
+from testing.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,3 +135,22 @@ def test_what_the_caller_exported_does_not_reach_the_tests():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+@pytest.mark.own_database
+def test_a_test_server_keeps_the_database_put_in_its_folder():
+    """The benchmark copies a seeded database into a server's folder before it starts: the
+    copy that an earlier server prepared the same way must not replace it."""
+    earlier, server = Server(), Server()
+    try:
+        earlier.prepare()
+        server.data_dir.mkdir(parents=True)
+        db = sqlite3.connect(server.sqlite_path)
+        db.execute("CREATE TABLE put_in_place (x)")
+        db.close()
+        server.prepare()
+        assert server.sql("SELECT name FROM sqlite_master WHERE name = 'put_in_place'")
+        assert server.sql("SELECT name FROM sqlite_master WHERE name = 'blog_entry'")
+    finally:
+        earlier.close()
+        server.close()
