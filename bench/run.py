@@ -9,7 +9,6 @@ See bench/README.md for what it measures and the latest results.
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -556,10 +555,6 @@ def main():
     small, big = (100, 2_000) if options.quick else (100, 100_000)
     command = "bench/run.py " + " ".join(sys.argv[1:])
 
-    if options.database_url:
-        # The test suite's PostgreSQL restart test waits while anyone holds this shared lock.
-        postgres_lock = open("/tmp/homepage-postgres.lock", "a")  # noqa: SIM115
-        fcntl.flock(postgres_lock, fcntl.LOCK_SH)
     started = datetime.now(UTC)
     total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat + bool(options.peer_venv)
     total += bool(options.soak)

@@ -145,6 +145,14 @@ def drop_prepared_databases(folder: Path) -> None:
             print(f"Could not drop the template {url}: {error.stderr.decode().strip()}")
 
 
+def forget_prepared_databases(server: str) -> None:
+    """Forget the template databases kept on a PostgreSQL server that goes away with them
+    (a test's own, testing/postgres.py): drop_prepared_databases() could not reach them."""
+    for named in _prepared_dir().glob("*/database"):
+        if _server_and_database(named.read_text(encoding="utf-8"))[0] == server:
+            shutil.rmtree(named.parent)
+
+
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)

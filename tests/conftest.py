@@ -1,7 +1,3 @@
-import contextlib
-import fcntl
-import os
-import time
 import uuid
 from datetime import timedelta
 
@@ -95,45 +91,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@contextlib.contextmanager
-def _postgres_lock(operation, wait=300):
-    """A lock shared by every test run on this machine (several may run at once)."""
-    with open("/tmp/homepage-postgres.lock", "a") as lock:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(lock, operation | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    break  # go on unprotected rather than hang
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-@pytest.fixture
-def postgres_restart_lock():
-    """For a test that stops PostgreSQL: waits until no test of any run on this machine uses it."""
-    with _postgres_lock(fcntl.LOCK_EX):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _postgres_in_use(request):
-    """Tests that use PostgreSQL hold a shared lock, so no other run stops it under them."""
-    uses_postgres = request.node.get_closest_marker("postgres") or os.environ.get(
-        "DATABASE_URL", ""
-    ).startswith("postgres")
-    if not uses_postgres or "postgres_restart_lock" in request.fixturenames:
-        yield
-        return
-    with _postgres_lock(fcntl.LOCK_SH):
-        yield
 
 
 @pytest.fixture

@@ -1,19 +1,18 @@
 """Several Apache/mod_wsgi processes on PostgreSQL + Redis: no lost comment, no stale page,
-and a PostgreSQL restart survived by the same processes."""
+and a restart of PostgreSQL (a server of the test's own) survived by the same processes."""
 
-import os
+import contextlib
 import random
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
-from testing.server import Browser, commentable_links
+from testing.postgres import PrivatePostgres
+from testing.server import Browser, commentable_links, forget_prepared_databases
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
 
@@ -21,27 +20,48 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
-@pytest.fixture
-def scaleout_env():
-    """A new PostgreSQL database and a Redis key prefix of its own, both removed afterwards."""
+@contextlib.contextmanager
+def _database_and_prefix(postgres: str):
+    """A new database on that PostgreSQL server and a Redis key prefix of its own (the
+    settings that name them), both removed afterwards."""
     name = f"homepage_scaleout_{uuid.uuid4().hex[:8]}"
     prefix = f"homepage-scaleout-{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+    with psycopg.connect(f"{postgres}/postgres", autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     yield {
-        "DATABASE_URL": f"{POSTGRES}/{name}",
+        "DATABASE_URL": f"{postgres}/{name}",
         "REDIS_URL": REDIS_URL,
         "CACHE_KEY_PREFIX": prefix,
         "BLOG_COMMENT_RATE": "100000",
     }
-    ensure_postgres_running()
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+    with psycopg.connect(f"{postgres}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     server = redis.Redis.from_url(REDIS_URL)
     keys = list(server.scan_iter(f"{prefix}:*"))
     if keys:
         server.delete(*keys)
     server.close()
+
+
+@pytest.fixture
+def scaleout_env():
+    """On the machine's PostgreSQL server."""
+    with _database_and_prefix(POSTGRES) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def private_postgres():
+    """A PostgreSQL server of this module's own, for the test that stops it."""
+    with PrivatePostgres() as postgres:
+        yield postgres
+        forget_prepared_databases(postgres.url)
+
+
+@pytest.fixture
+def restart_env(private_postgres):
+    with _database_and_prefix(private_postgres.url) as env:
+        yield env
 
 
 def rows(env, query, params=()):
@@ -57,35 +77,11 @@ def seeded_entries(server) -> list[str]:
     return entries
 
 
-def cluster() -> str:
-    return sorted(os.listdir("/etc/postgresql"))[-1]
-
-
-def pg_ctl(action: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", cluster(), "main", action, "-m", "fast"]
-        if action == "stop"
-        else ["pg_ctlcluster", "--skip-systemctl-redirect", cluster(), "main", action],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def postgres_ready() -> bool:
-    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
-
-
 def wait_for(condition, timeout=60) -> None:
     """Until condition() holds: a load phase ends after enough requests, not a fixed time."""
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-def ensure_postgres_running() -> None:
-    if not postgres_ready():
-        subprocess.run(["bash", str(Path(__file__).parent.parent / "scripts" / "services")])
 
 
 def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
@@ -168,9 +164,7 @@ def test_concurrent_readers_and_writers_lose_nothing_and_never_read_stale(
 
 
 @pytest.mark.parametrize("connections", ["persistent", "pool"])
-def test_postgresql_restart_under_load(
-    postgres_restart_lock, mod_wsgi_server, scaleout_env, connections
-):
+def test_postgresql_restart_under_load(mod_wsgi_server, private_postgres, restart_env, connections):
     """While PostgreSQL is down, requests that need it fail quickly with a 5xx (no hang
     past the request timeout); once it is back the same daemon processes serve again,
     and no request fails. With persistent connections (CONN_MAX_AGE + health checks) and
@@ -178,9 +172,9 @@ def test_postgresql_restart_under_load(
     timeout = 20
     if connections == "pool":
         # A wait for a connection shorter than the outage, so the outage shows.
-        scaleout_env |= {"DATABASE_POOL_SIZE": "16", "DATABASE_POOL_TIMEOUT": "2"}
+        restart_env |= {"DATABASE_POOL_SIZE": "16", "DATABASE_POOL_TIMEOUT": "2"}
     server = mod_wsgi_server(
-        processes=2, threads=16, env=scaleout_env, seed=True, request_timeout=timeout
+        processes=2, threads=16, env=restart_env, seed=True, request_timeout=timeout
     )
     entries = seeded_entries(server)
     pids = server.daemon_pids()
@@ -220,18 +214,18 @@ def test_postgresql_restart_under_load(
     try:
         wait_for(lambda: len(results) >= 20)
         down = time.monotonic()
-        pg_ctl("stop")
+        private_postgres.stop()
         # Down for longer than the pool's wait for a connection, and until requests failed.
         wait_for(lambda: time.monotonic() > down + 2.5 and finished(down, (500, 503)) >= 6)
-        pg_ctl("start")
-        wait_for(postgres_ready)
+        private_postgres.start()  # returns once it accepts connections
         up = time.monotonic()
         wait_for(lambda: finished(up + 0.5) >= 30)
     finally:
         loading.clear()
         for thread in threads:
             thread.join(timeout=timeout + 30)
-        ensure_postgres_running()
+        if not private_postgres.running():
+            private_postgres.start()
 
     before = [r for r in results if r[0] + r[1] < down]  # over before the stop
     during = [r for r in results if down <= r[0] < up]
