@@ -34,6 +34,15 @@ RETRY_AFTER_SECONDS = 30
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 
+class ClientErrorFormatter(logging.Formatter):
+    """For django.security's records (a refused Host, an oversized or malformed request): the
+    client's error, not the server's, so one line each. Django attaches the traceback of its
+    check, and anyone could fill the log with 15 lines a request."""
+
+    def formatException(self, exc_info) -> str:
+        return ""
+
+
 def service_unavailable() -> HttpResponse:
     # Rendered without a request: the page must not need the database it reports on.
     response = HttpResponse(loader.render_to_string("503.html"), status=503)

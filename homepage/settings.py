@@ -256,12 +256,22 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "{levelname} {name} {message}", "style": "{"},
+        "one_line": {
+            "()": "homepage.errors.ClientErrorFormatter",
+            "format": "{levelname} {name} {message}",
+            "style": "{",
+        },
     },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stderr",
             "formatter": "plain",
+        },
+        "stderr_one_line": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "one_line",
         },
         "mail_admins": {
             "level": "ERROR",
@@ -274,7 +284,11 @@ LOGGING = {
             "level": "ERROR",
             "propagate": False,
         },
-        "django.security": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "django.security": {
+            "handlers": ["stderr_one_line"],
+            "level": "WARNING",
+            "propagate": False,
+        },
         "blog": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "homepage": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "axes": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
