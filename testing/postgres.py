@@ -37,10 +37,14 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             self.as_owner = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.folder, "postgres", "postgres")
-        self._run(
-            "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        )  # fmt: skip
+        try:
+            self._run(
+                "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync",
+                "--encoding=UTF8", "--locale=C.UTF-8",
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     @property
     def url(self) -> str:
