@@ -54,6 +54,10 @@ class _Memo:
 
 MEMO_ITEMS = 1000
 _memo = _Memo(MEMO_ITEMS)
+# Entry summaries' HTML, apart from the rest: list pages (the index, archives, tags) show
+# ten each, and they would push out what the other memos keep.
+SUMMARY_ITEMS = 2000
+_summaries = _Memo(SUMMARY_ITEMS)
 # Comment threads' HTML: an entry page may show hundreds, so more of them than of the rest.
 THREAD_ITEMS = 5000
 _threads = _Memo(THREAD_ITEMS)
@@ -66,7 +70,7 @@ def rendered_thread(key: tuple, render) -> str:
     return _threads.remember(key, render) if key[0] else render()
 
 
-def per_version(key: str, compute):
+def per_version(key: str, compute, kept: _Memo = _memo):
     """compute(), once per generation in this process: for what only writes to entries and
     scheduled changes alter (the archive's years, an entry's neighbours), not comments.
     Shared by the process's threads: do not change what it returns. Every time without
@@ -74,7 +78,13 @@ def per_version(key: str, compute):
     version = _live_version()  # before compute(): never a value newer than its key
     if version is None:
         return compute()
-    return _memo.remember(f"{version.generation}:{key}", compute)
+    return kept.remember(f"{version.generation}:{key}", compute)
+
+
+def rendered_summary(key: str, render):
+    """An entry summary's parts (blog/templatetags/blog.py: entry_summary), per_version()
+    in a memo of their own."""
+    return per_version(key, render, _summaries)
 
 
 def fragments() -> dict:

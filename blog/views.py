@@ -62,7 +62,7 @@ class BlogViewMixin:
 class SummaryListMixin:
     """Lists of entry summaries (the front page, a tag): a page's entries and tags change
     only with the content version, its comment counts with every comment, so the rows are
-    read once per version and the counts every time (entry_summary.html keeps the rest of
+    read once per version and the counts every time ({% entry_summary %} keeps the rest of
     each summary apart from its count)."""
 
     def paginate_queryset(self, queryset, page_size):

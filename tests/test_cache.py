@@ -471,19 +471,36 @@ def test_a_thread_is_rendered_once_for_what_it_shows(
     assert "reply-link" not in page and "Third thoughts" in page
 
 
-def test_comments_add_nothing_to_the_fragments_a_list_page_keeps(blog, create_comment):
-    """A list page's summaries are kept apart from their comment counts: a stream of
-    comments shows on the front page at once, and adds no copy of a summary to keep."""
+def test_a_list_page_renders_its_summaries_once_and_each_comment_count_every_time(
+    blog, create_comment, monkeypatch
+):
+    """A list page's summaries are kept apart from their comment counts, once per version: a
+    stream of comments shows on the front page at once, renders no summary again and adds
+    no copy of one to keep."""
     fragments = caches["fragments"]
     fragments.clear()
     cache.renew()
+    renders = []
+    original = memo.rendered_summary
+    monkeypatch.setattr(
+        memo,
+        "rendered_summary",
+        lambda key, render: original(key, lambda: renders.append(key) or render()),
+    )
     url = "/?uncached"  # Django renders it every time
-    Client().get(url)
-    kept = len(fragments._cache)  # LocMemCache: the fragments this process keeps
+    first = Client().get(url).content.decode()
+    assert len(renders) == 10 and "1 comment</a>" in first and "No comments</a>" in first
+    kept = len(fragments._cache), len(memo._summaries.items)
     for n in range(2, 7):
         create_comment(blog[0], text=f"Comment {n}")
         assert f"{n} comments</a>" in Client().get(url).content.decode()
-    assert len(fragments._cache) == kept
+    assert len(renders) == 10
+    assert (len(fragments._cache), len(memo._summaries.items)) == kept
+    blog[0].title = "Entry 0, retitled"
+    blog[0].save()
+    cache.renew()  # as the write's commit does
+    assert "Entry 0, retitled" in Client().get(url).content.decode()
+    assert len(renders) == 20
 
 
 # -- configuration and backends ------------------------------------------------------------------
