@@ -431,6 +431,18 @@ def test_what_a_miss_reuses_ends_with_its_version(create_entry, admin_client, se
         assert "Due soon" in admin_client.get("/").content.decode()  # session: no renew
 
 
+def counted_renders(monkeypatch, name: str) -> list:
+    """The keys of the renders that memo.<name> (rendered_thread, rendered_summary) runs."""
+    renders = []
+    original = getattr(memo, name)
+
+    def counted(key, render):
+        return original(key, lambda: renders.append(key) or render())
+
+    monkeypatch.setattr(memo, name, counted)
+    return renders
+
+
 def test_a_thread_is_rendered_once_for_what_it_shows(
     blog, create_comment, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -440,13 +452,7 @@ def test_a_thread_is_rendered_once_for_what_it_shows(
     entry = blog[0]
     comment = create_comment(entry, text="Second thoughts", name="Ann")
     cache.renew()
-    renders = []
-    original = memo.rendered_thread
-    monkeypatch.setattr(
-        memo,
-        "rendered_thread",
-        lambda key, render: original(key, lambda: renders.append(key) or render()),
-    )
+    renders = counted_renders(monkeypatch, "rendered_thread")
     url = entry.get_absolute_url() + "?uncached"  # Django renders it every time
     assert "Second thoughts" in Client().get(url).content.decode()
     assert len(renders) == 2  # "First!" and this one
@@ -480,13 +486,7 @@ def test_a_list_page_renders_its_summaries_once_and_each_comment_count_every_tim
     fragments = caches["fragments"]
     fragments.clear()
     cache.renew()
-    renders = []
-    original = memo.rendered_summary
-    monkeypatch.setattr(
-        memo,
-        "rendered_summary",
-        lambda key, render: original(key, lambda: renders.append(key) or render()),
-    )
+    renders = counted_renders(monkeypatch, "rendered_summary")
     url = "/?uncached"  # Django renders it every time
     first = Client().get(url).content.decode()
     assert len(renders) == 10 and "1 comment</a>" in first and "No comments</a>" in first
