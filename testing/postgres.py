@@ -3,8 +3,8 @@ of 127.0.0.1, for tests that stop and start their database server. The machine's
 not theirs to stop: other tests, runs and programs use it meanwhile.
 
 ``with PrivatePostgres() as postgres:`` ``postgres.url`` (no database name), ``stop()``,
-``start()`` (it returns once the server accepts connections), ``running()``; leaving the block stops it (by the pid in its postmaster.pid, through pg_ctl)
-and deletes the folder.
+``start()`` (it returns once the server accepts connections), ``running()``; leaving the
+block stops it (pg_ctl, by the pid in its postmaster.pid) and deletes the folder.
 """
 
 from __future__ import annotations
