@@ -70,7 +70,13 @@ def rendered_thread(key: tuple, render) -> str:
     return _threads.remember(key, render) if key[0] else render()
 
 
-def per_version(key: str, compute, kept: _Memo = _memo):
+def rendered_summary(key: tuple, render):
+    """render() (an entry summary's parts), kept in this process under key: a tuple of the
+    version, the entry and the language. Every time without page files."""
+    return _summaries.remember(key, render) if key[0] else render()
+
+
+def per_version(key: str, compute):
     """compute(), once per generation in this process: for what only writes to entries and
     scheduled changes alter (the archive's years, an entry's neighbours), not comments.
     Shared by the process's threads: do not change what it returns. Every time without
@@ -78,13 +84,7 @@ def per_version(key: str, compute, kept: _Memo = _memo):
     version = _live_version()  # before compute(): never a value newer than its key
     if version is None:
         return compute()
-    return kept.remember(f"{version.generation}:{key}", compute)
-
-
-def rendered_summary(key: str, render):
-    """An entry summary's parts (blog/templatetags/blog.py: entry_summary), per_version()
-    in a memo of their own."""
-    return per_version(key, render, _summaries)
+    return _memo.remember(f"{version.generation}:{key}", compute)
 
 
 def fragments() -> dict:

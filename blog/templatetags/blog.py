@@ -64,7 +64,9 @@ def entry_summary(context, entry):
             )
         return top, url, rest
 
-    top, url, rest = memo.rendered_summary(f"{entry.pk}:{get_language()}", render)
+    # The version this request read once (context processor), as comment_thread keys by.
+    key = (context["fragments"]["version"], entry.pk, get_language())
+    top, url, rest = memo.rendered_summary(key, render)
     count = entry.comment_count
     label = f"{count} comment{pluralize(count)}" if count else "No comments"
     return format_html(
