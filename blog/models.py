@@ -228,6 +228,15 @@ class Entry(models.Model):
     def get_absolute_url(self):
         return reverse("blog:entry", kwargs=self._permalink_kwargs())
 
+    def shallow_copy(self) -> "Entry":
+        """A copy on which one request may set attributes (its comment_count) while the row
+        stays shared by the process's threads; the values and the state (database, cached
+        related objects) are the row's, to be read. copy.copy() pickles a model instead: 20
+        µs a row, about a seventh of a front-page miss."""
+        twin = object.__new__(type(self))
+        twin.__dict__ = self.__dict__.copy()
+        return twin
+
     def _save_with_slug(self, *args, **kwargs):
         if self.slug:
             self.render_html()

@@ -1,4 +1,3 @@
-import copy
 
 from django.conf import settings
 from django.contrib import messages
@@ -70,7 +69,7 @@ class SummaryListMixin:
         key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
         rows = memo.per_version(key, lambda: list(entries))
         # Copies with this request's counts: the rows are shared by the process's threads.
-        page.object_list = Entry.objects.add_comment_counts([copy.copy(row) for row in rows])
+        page.object_list = Entry.objects.add_comment_counts([row.shallow_copy() for row in rows])
         return paginator, page, page.object_list, is_paginated
 
 

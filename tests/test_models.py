@@ -115,6 +115,19 @@ def test_comment_counts_only_visible(create_entry, create_comment):
     assert Entry.objects.with_comment_counts().get(pk=entry.pk).comment_count == 2
 
 
+def test_a_shallow_copy_takes_counts_the_shared_row_does_not(create_entry, create_comment):
+    row = Entry.objects.get(pk=create_entry().pk)  # as a list page keeps it, per version
+    create_comment(row)
+    [copy] = Entry.objects.add_comment_counts([row.shallow_copy()])
+    assert copy.comment_count == 1 and not hasattr(row, "comment_count")
+    assert (copy.pk, copy.title, copy.get_absolute_url()) == (
+        row.pk,
+        row.title,
+        row.get_absolute_url(),
+    )
+    assert copy == row and copy is not row  # the same entry (by its key), another object
+
+
 def test_comments_close_after_configured_days(settings, create_entry):
     settings.BLOG_COMMENTS_CLOSE_AFTER_DAYS = 30
     assert create_entry(title="Recent", days=-29).comments_open
