@@ -1,4 +1,3 @@
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import InvalidPage, Paginator

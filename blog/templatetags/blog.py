@@ -62,16 +62,16 @@ def entry_summary(context, entry):
                 engine.get_template(f"blog/includes/entry_summary_{part}.html").render(context)
                 for part in ("top", "rest")
             )
-        return top, url, rest
+        # Up to the count and after it, escaped once: format_html() each time took a
+        # quarter of the tag's time.
+        return format_html('{}<a href="{}#comments">', mark_safe(top), url), "</a>" + rest
 
     # The version this request read once (context processor), as comment_thread keys by.
     key = (context["fragments"]["version"], entry.pk, get_language())
-    top, url, rest = memo.rendered_summary(key, render)
+    before, after = memo.rendered_summary(key, render)
     count = entry.comment_count
     label = f"{count} comment{pluralize(count)}" if count else "No comments"
-    return format_html(
-        '{}<a href="{}#comments">{}</a>{}', mark_safe(top), url, label, mark_safe(rest)
-    )
+    return mark_safe(before + label + after)  # the label: digits and words only
 
 
 @register.filter
