@@ -2,9 +2,10 @@ import functools
 import html
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, connections, models, transaction
@@ -365,12 +366,19 @@ class Entry(models.Model):
     def comment_threads(self, first_comments) -> list["CommentThread"]:
         """The threads of first_comments (rows of first_comments(), all or a page of them):
         each first comment with its visible replies, oldest first. One more query, however
-        many threads."""
+        many threads, its SQL compiled once per process for these threads."""
         threads = {row[0]: CommentThread(self._state.db, row) for row in first_comments}
-        replies = self.comments.public().filter(parent_id__in=list(threads))
-        for row in replies.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN):
+        for row in _replies_sql(self.pk, tuple(threads)).rows():
             threads[row[1]].rows.append(row)
         return list(threads.values())
+
+    def page_threads(self, ids) -> list["CommentThread"]:
+        """comment_threads() of a page of first_comment_ids(), which passed the rule of
+        first_comments() a moment before: their rows read by id, the SQL of both queries
+        compiled once per process for these ids. Building the two ORM queries for every miss
+        of an entry page was a third of its CPU, and a comment's page is rendered again after
+        every comment."""
+        return self.comment_threads(_first_comments_sql(self.pk, tuple(ids)).rows())
 
     def get_comment_page_url(self, number: int) -> str:
         """The address of a page of its conversation: the entry's own for the first."""
@@ -539,6 +547,52 @@ def _public_counts_sql(ids: tuple[int, ...]) -> tuple[str, tuple]:
     query for every miss was a fifth of the CPU of a front-page miss."""
     rows = Comment.objects.public_counts().filter(entry__in=ids).values_list("entry", "n")
     return rows.query.sql_with_params()
+
+
+class CompiledRows(NamedTuple):
+    """A values_list() query compiled to SQL, run by rows() as often as needed, in any
+    thread: for the queries of a miss whose building and compiling cost more than running."""
+
+    sql: str
+    params: tuple
+    columns: tuple  # the expressions selected, whose converters rows() applies
+
+    @classmethod
+    def of(cls, queryset) -> "CompiledRows":
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:  # e.g. an empty IN (): no query, no rows
+            return cls("", (), ())
+        columns = tuple(column for column, _sql, _alias in compiler.select[: compiler.col_count])
+        return cls(sql, tuple(params), columns)
+
+    def rows(self) -> list[tuple]:
+        """The rows, their values converted as the queryset's would be (SQLite's times)."""
+        if not self.sql:
+            return []
+        compiler = connection.ops.compiler("SQLCompiler")(None, connection, None)
+        converters = compiler.get_converters(self.columns)
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            rows = cursor.fetchall()
+        if converters:
+            rows = [tuple(row) for row in compiler.apply_converters(rows, converters)]
+        return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _first_comments_sql(entry_pk: int, ids: tuple[int, ...]) -> CompiledRows:
+    """first_comments(ids), compiled: see Entry.page_threads()."""
+    return CompiledRows.of(Entry(pk=entry_pk).first_comments(ids))
+
+
+@functools.lru_cache(maxsize=256)
+def _replies_sql(entry_pk: int, first_ids: tuple[int, ...]) -> CompiledRows:
+    """The visible replies to these first comments in the conversation's order, as rows of
+    CommentThread, compiled: see Entry.comment_threads()."""
+    replies = Entry(pk=entry_pk).comments.public().filter(parent_id__in=first_ids)
+    return CompiledRows.of(replies.order_by(*CONVERSATION_ORDER).values_list(*CommentThread.SHOWN))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -197,7 +197,7 @@ class EntryDetailView(BlogViewMixin, DateDetailView):
         context["older"], context["newer"] = neighbours
         context["related"] = memo.per_version(f"related:{entry.pk}", lambda: list(entry.related()))
         page = context["page_obj"] = self.comment_page()
-        threads = context["threads"] = entry.comment_threads(entry.first_comments(page.object_list))
+        threads = context["threads"] = entry.page_threads(page.object_list)
         # Where this page's forms and links return to.
         context["page_url"] = entry.get_comment_page_url(page.number)
         form = context.get("form")

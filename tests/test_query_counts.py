@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from blog.models import Entry, _first_comment_ids_sql
+from blog.models import Entry, _first_comment_ids_sql, _first_comments_sql, _replies_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,33 @@ def test_an_entrys_first_comment_ids_are_one_query_compiled_once(create_entry, c
             assert entry.first_comment_ids() == expected == [first.pk, second.pk]
         assert len(captured.captured_queries) == 1
     assert _first_comment_ids_sql.cache_info().misses == 1
+
+
+def test_an_entry_pages_threads_are_two_queries_compiled_once(create_entry, create_comment):
+    """A page of a conversation's threads: the rows the ORM's queries give (times as
+    aware datetimes), in two queries whose SQL is built once per process for its comments."""
+    entry = create_entry()
+    first = create_comment(entry, text="First")
+    reply = create_comment(entry, text="A reply", parent=first)
+    hidden = create_comment(entry, text="Hidden", is_public=False)
+    create_comment(entry, text="Hidden's reply", parent=hidden)
+    second = create_comment(entry, text="Second")
+    _first_comments_sql.cache_clear()
+    _replies_sql.cache_clear()
+    ids = entry.first_comment_ids()
+    expected = [t.rows for t in entry.comment_threads(entry.first_comments().filter(pk__in=ids))]
+    assert [[row[0] for row in rows] for rows in expected] == [[first.pk, reply.pk], [second.pk]]
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            assert [thread.rows for thread in entry.page_threads(ids)] == expected
+        assert len(captured.captured_queries) == 2
+    assert expected[0][1][-1] == reply.created and timezone.is_aware(expected[0][1][-1])
+    assert (_first_comments_sql.cache_info().misses, _replies_sql.cache_info().misses) == (1, 1)
+    # A new first comment is another page of threads: compiled for its ids.
+    third = create_comment(entry, text="Third")
+    assert [t.comment.pk for t in entry.page_threads(entry.first_comment_ids())] == [
+        first.pk,
+        second.pk,
+        third.pk,
+    ]
+    assert entry.page_threads([]) == []
