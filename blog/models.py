@@ -78,12 +78,7 @@ class EntryQuerySet(PlannedQueries, SignalFreeWrites):
     def comment_counts(entries: list["Entry"]) -> dict[int, int]:
         """with_comment_counts() for entries already loaded (a list kept per content version,
         whose counts change with every comment): one query for all of them, by entry id."""
-        if not entries:
-            return {}  # no SQL: "IN ()" compiles to nothing
-        sql, params = _public_counts_sql(tuple(entry.pk for entry in entries))
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            found = dict(cursor.fetchall())
+        found = dict(_public_counts_sql(tuple(entry.pk for entry in entries)).rows())
         return {entry.pk: found.get(entry.pk, 0) for entry in entries}
 
     @staticmethod
@@ -388,10 +383,7 @@ class Entry(models.Model):
     def first_comment_ids(self) -> list[int]:
         """The ids of first_comments(), in order: what the conversation's pages count and
         divide. One query, its SQL compiled once per process (_first_comment_ids_sql())."""
-        sql, params = _first_comment_ids_sql(self.pk)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [pk for (pk,) in cursor.fetchall()]
+        return [pk for (pk,) in _first_comment_ids_sql(self.pk).rows()]
 
     def comment_pages(self, comments) -> dict[int, int]:
         """The page of the conversation that shows each of comments (by pk): its thread's,
@@ -540,15 +532,6 @@ class EntryImage(models.Model):
         return [self.image.name, *(name for _w, _h, name in self.renditions)]
 
 
-@functools.lru_cache(maxsize=1024)
-def _public_counts_sql(ids: tuple[int, ...]) -> tuple[str, tuple]:
-    """The SQL of public_counts() for these entries, compiled once per process (a list
-    page's entries are the same until an entry changes): building and compiling the ORM
-    query for every miss was a fifth of the CPU of a front-page miss."""
-    rows = Comment.objects.public_counts().filter(entry__in=ids).values_list("entry", "n")
-    return rows.query.sql_with_params()
-
-
 class CompiledRows(NamedTuple):
     """A values_list() query compiled to SQL, run by rows() as often as needed, in any
     thread: for the queries of a miss whose building and compiling cost more than running."""
@@ -581,6 +564,15 @@ class CompiledRows(NamedTuple):
         return rows
 
 
+@functools.lru_cache(maxsize=1024)
+def _public_counts_sql(ids: tuple[int, ...]) -> CompiledRows:
+    """public_counts() for these entries, compiled once per process (a list page's entries
+    are the same until an entry changes): building and compiling the ORM query for every
+    miss was a fifth of the CPU of a front-page miss."""
+    rows = Comment.objects.public_counts().filter(entry__in=ids).values_list("entry", "n")
+    return CompiledRows.of(rows)
+
+
 @functools.lru_cache(maxsize=256)
 def _first_comments_sql(entry_pk: int, ids: tuple[int, ...]) -> CompiledRows:
     """first_comments(ids), compiled: see Entry.page_threads()."""
@@ -596,12 +588,11 @@ def _replies_sql(entry_pk: int, first_ids: tuple[int, ...]) -> CompiledRows:
 
 
 @functools.lru_cache(maxsize=1024)
-def _first_comment_ids_sql(entry_pk: int) -> tuple[str, tuple]:
-    """The SQL of first_comment_ids() for this entry, compiled once per process: building
-    the ORM query (public()'s join) was nine tenths of its time, and it runs for every
-    comment posted (its page) and every miss of an entry page (the pages' count)."""
-    ids = Entry(pk=entry_pk).first_comments().values_list("id", flat=True)
-    return ids.query.sql_with_params()
+def _first_comment_ids_sql(entry_pk: int) -> CompiledRows:
+    """first_comment_ids() for this entry, compiled once per process: building the ORM
+    query (public()'s join) was nine tenths of its time, and it runs for every comment
+    posted (its page) and every miss of an entry page (the pages' count)."""
+    return CompiledRows.of(Entry(pk=entry_pk).first_comments().values_list("id", flat=True))
 
 
 class CommentQuerySet(SignalFreeWrites):
