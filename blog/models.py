@@ -534,7 +534,8 @@ class EntryImage(models.Model):
 
 class CompiledRows(NamedTuple):
     """A values_list() query compiled to SQL, run by rows() as often as needed, in any
-    thread: for the queries of a miss whose building and compiling cost more than running."""
+    thread: for the queries of a miss whose building and compiling cost more than running.
+    Its parameters are fixed when it is compiled: never for a query that asks the time."""
 
     sql: str
     params: tuple
