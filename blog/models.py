@@ -371,8 +371,8 @@ class Entry(models.Model):
         """comment_threads() of a page of first_comment_ids(), which passed the rule of
         first_comments() a moment before: their rows read by id, the SQL of both queries
         compiled once per process for these ids. Building the two ORM queries for every miss
-        of an entry page was a third of its CPU, and a comment's page is rendered again after
-        every comment."""
+        of an entry page was about 40 % of it (docs/caching.md), and a comment's page is
+        rendered again after every comment."""
         return self.comment_threads(_first_comments_sql(self.pk, tuple(ids)).rows())
 
     def get_comment_page_url(self, number: int) -> str:
