@@ -172,7 +172,7 @@ def test_postgresql_restart_under_load(mod_wsgi_server, private_postgres, restar
     timeout = 20
     if connections == "pool":
         # A wait for a connection shorter than the outage, so the outage shows.
-        restart_env |= {"DATABASE_POOL_SIZE": "16", "DATABASE_POOL_TIMEOUT": "2"}
+        restart_env |= {"DATABASE_POOL_SIZE": "16", "DATABASE_POOL_TIMEOUT": "1"}
     server = mod_wsgi_server(
         processes=2, threads=16, env=restart_env, seed=True, request_timeout=timeout
     )
@@ -217,7 +217,7 @@ def test_postgresql_restart_under_load(mod_wsgi_server, private_postgres, restar
         private_postgres.stop()
         # Down until requests failed; with the pool, for longer than its wait for a
         # connection too (persistent connections fail at once: a longer outage showed no more).
-        outage = 2.5 if connections == "pool" else 0.5
+        outage = 1.5 if connections == "pool" else 0.5
         wait_for(lambda: time.monotonic() > down + outage and finished(down, (500, 503)) >= 6)
         private_postgres.start()  # returns once it accepts connections
         up = time.monotonic()
