@@ -210,16 +210,17 @@ def test_successful_login_resets_the_count(admin_user, settings):
 
 
 @pytest.fixture(scope="module")
-def read_only_server():
-    """One seeded server for the tests that only read from it."""
-    with Server(processes=1, threads=4, seed=True) as server:
+def site_server():
+    """One server for this module's tests (a start costs ~1.3 s of CPU): two processes for
+    the lockout's test, which runs last, as it is written last: it locks the admin's log-in."""
+    with Server(processes=2, threads=4, env={"AXES_FAILURE_LIMIT": "3"}) as server:
         yield server
 
 
 @pytest.mark.server
-def test_apache_serves_no_secret_database_or_code(read_only_server):
+def test_apache_serves_no_secret_database_or_code(site_server):
     """Secrets, the database, the code and media paths are 404, and no answer holds the key."""
-    server = read_only_server
+    server = site_server
     browser = Browser(server.url)
     paths = [
         "/.env",
@@ -252,8 +253,8 @@ def test_apache_serves_no_secret_database_or_code(read_only_server):
 
 
 @pytest.mark.server
-def test_apache_disables_trace_and_hides_its_version(read_only_server):
-    server = read_only_server
+def test_apache_disables_trace_and_hides_its_version(site_server):
+    server = site_server
     response = Browser(server.url).request("TRACE", "/")
     assert response.status == 405
     assert "TRACE / HTTP" not in response.text
@@ -278,9 +279,9 @@ def test_https_redirect_and_hsts_behind_a_proxy(mod_wsgi_server):
 
 
 @pytest.mark.server
-def test_admin_lockout_holds_across_server_processes(mod_wsgi_server):
+def test_admin_lockout_holds_across_server_processes(site_server):
     """Failed log-ins are counted in the database, so every Apache process refuses the address."""
-    server = mod_wsgi_server(processes=2, threads=4, env={"AXES_FAILURE_LIMIT": "3"})
+    server = site_server
     server.manage("shell", "-c", _CREATE_ADMIN)
     statuses = []
     for password in ["wrong", "wrong", "wrong", "right-pass", "right-pass", "right-pass"]:

@@ -61,9 +61,17 @@ def site_paths(server):
     return ["/", "/blog", "/blog.html", "/admin/login/", *entries[:8]]
 
 
-def test_seed_scenario_sequential_and_concurrent(mod_wsgi_server):
+@pytest.fixture(scope="module")
+def load_server():
+    """One seeded 2 x 16 server for the load tests (a start costs ~1.3 s of CPU). Each
+    counts only the comments it wrote, on entries of its own."""
+    with Server(processes=2, threads=16, seed=True, env=LOAD_SETTINGS) as server:
+        yield server
+
+
+def test_seed_scenario_sequential_and_concurrent(load_server):
     """Hundreds of requests, one after another and 32 at a time: all 2xx/3xx, a clean log."""
-    server = mod_wsgi_server(processes=2, threads=16, seed=True)
+    server = load_server
     paths = site_paths(server)
     statuses = collections.Counter()
     errors = []
@@ -114,12 +122,14 @@ def test_old_urls_redirect_permanently_under_apache(read_only_server):
     assert "Threads Proof" in browser.get("/").text
 
 
-def test_concurrent_comment_writers_and_readers(mod_wsgi_server):
+def test_concurrent_comment_writers_and_readers(load_server):
     """32 commenters and 8 readers for 2 s: every 302'd comment is stored exactly once, no 5xx."""
-    server = mod_wsgi_server(processes=2, threads=16, seed=True, env=LOAD_SETTINGS)
+    server = load_server
     paths = site_paths(server)
     # seed_blog closes comments on some entries: a writer sent there would die on its first post.
-    entries = commentable_links(server.url, Browser(server.url).get("/").text)[:8]
+    # Not the first: the replies' test below counts the replies on its page.
+    entries = commentable_links(server.url, Browser(server.url).get("/").text)[1:9]
+    assert entries
     deadline = time.monotonic() + 2
     lock = threading.Lock()
     posted = {}  # comment id -> text
@@ -168,10 +178,10 @@ def test_concurrent_comment_writers_and_readers(mod_wsgi_server):
         assert b"MALLOC_ARENA_MAX=2" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
-def test_concurrent_replies_to_one_comment(mod_wsgi_server):
+def test_concurrent_replies_to_one_comment(load_server):
     """24 readers answer one comment (and its replies) at once for 2 s: every 302'd reply is
     stored once, in that comment's thread (one level deep), and shown there; no 5xx."""
-    server = mod_wsgi_server(processes=2, threads=16, seed=True, env=LOAD_SETTINGS)
+    server = load_server
     entry = commentable_links(server.url, Browser(server.url).get("/").text)[0]
     root = Browser(server.url).post_comment(entry, "The question everyone answers", name="Ann")
     assert root.status == 302, root.text[-2000:]
