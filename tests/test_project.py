@@ -95,7 +95,7 @@ def test_sqlite_named_by_database_url_gets_the_same_settings(tmp_path):
     assert timeout >= 20
     assert journal == "wal"
     assert synchronous == 2  # FULL
-    assert cache_size == -512  # KiB
+    assert cache_size == -128  # KiB
 
 
 def test_check_warns_about_a_sqlite_database_without_those_settings(tmp_path):
