@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from testing.server import Browser, commentable_links
+from testing.server import Browser, Server, commentable_links
 
 pytestmark = pytest.mark.server
 
@@ -89,10 +89,18 @@ def give_to_server(server, path):
 # -- kill -9 ---------------------------------------------------------------------------------
 
 
-def test_kill9_of_everything_loses_no_acknowledged_comment(mod_wsgi_server):
+@pytest.fixture(scope="module")
+def crash_server():
+    """One server for the two kill -9 tests (a start costs ~1.3 s of CPU): each leaves it
+    serving, and each counts only the comments it wrote."""
+    with Server(processes=2, threads=8, seed=True, env=FAST_COMMENTS) as server:
+        yield server
+
+
+def test_kill9_of_everything_loses_no_acknowledged_comment(crash_server):
     """Apache and its daemons killed at once, twice, while comments are posted: every comment
     that got its redirect is there, the database is intact, and the site starts again."""
-    server = mod_wsgi_server(processes=2, threads=8, seed=True, env=FAST_COMMENTS)
+    server = crash_server
     entries = commentable_links(server.url, Browser(server.url).get("/").text)[:4]
     acknowledged = set()
     for round_ in range(2):
@@ -114,9 +122,9 @@ def test_kill9_of_everything_loses_no_acknowledged_comment(mod_wsgi_server):
     assert len(acknowledged) >= 24
 
 
-def test_killed_daemons_are_replaced_and_lose_nothing(mod_wsgi_server):
+def test_killed_daemons_are_replaced_and_lose_nothing(crash_server):
     """kill -9 of the mod_wsgi daemons only: Apache starts new ones by itself, no restart."""
-    server = mod_wsgi_server(processes=2, threads=8, seed=True, env=FAST_COMMENTS)
+    server = crash_server
     entries = commentable_links(server.url, Browser(server.url).get("/").text)[:4]
     with CommentWriters(server, entries, prefix="daemon") as writers:
         assert wait_for(lambda: len(writers.acknowledged) >= 12)
