@@ -484,6 +484,7 @@ def soak(options) -> dict:
         result["posts_sent"] = warmup["posts"] + result["posts"]  # the warm-up's are stored too
         result["rss"] = (memory.samples[0], max(memory.samples), memory.samples[-1])
         result["rss_idle"] = idle
+        result["rss_every_30_s"] = memory.samples[::30]  # sampled every second
         return result
     finally:
         server.close()
@@ -659,7 +660,9 @@ def main():
             f"{result['posts_sent']} POSTs sent / {result['comments_added']} stored "
             f"(the {SOAK_WARMUP}-s warm-up's included); Apache RSS idle "
             f"{megabytes(result['rss_idle'])} MB, after the warm-up (start) {start} MB, "
-            f"peak {peak} MB, end {end} MB."
+            f"peak {peak} MB, end {end} MB; every 30 s: "
+            + ", ".join(megabytes(value) for value in result["rss_every_30_s"])
+            + " MB."
         )
     lines += [
         "",
