@@ -275,15 +275,21 @@ def bench_comments(server: Server, database_url: str | None) -> int:
     return stored
 
 
-def run_case(server, name, url, options, script=None, args=()) -> dict:
+def run_case(
+    server, name, url, options, script=None, args=(), warmup=None, duration=None, interval=0.2
+) -> dict:
+    """wrk on url for duration (options.duration) after warmup (options.warmup) seconds of
+    the same load, Apache's memory sampled every interval seconds meanwhile."""
     status = Browser(server.url).get(url.removeprefix(server.url)).status
     if status != 200:  # a redirect or an error page would be measured as a fast success
         raise RuntimeError(f"{url} answered {status}:\n{server.error_log[-3000:]}")
     load = {"connections": options.connections, "threads": options.wrk_threads}
-    warmup = wrk(url, options.warmup, **load, script=script, args=args)
-    with MemorySampler(server.pid) as memory:
-        result = wrk(url, options.duration, **load, script=script, args=args)
-    result["posts_sent"] = warmup["posts"] + result["posts"]  # the warm-up's are stored too
+    warm = wrk(url, options.warmup if warmup is None else warmup, **load, script=script, args=args)
+    with MemorySampler(server.pid, interval) as memory:
+        seconds = options.duration if duration is None else duration
+        result = wrk(url, seconds, **load, script=script, args=args)
+    result["posts_sent"] = warm["posts"] + result["posts"]  # the warm-up's are stored too
+    result["rss_samples"] = memory.samples
     result["rss_peak"] = max(memory.samples)
     result["rss_end"] = memory.samples[-1]
     result["rss_growth"] = memory.samples[-1] - memory.samples[0]
@@ -474,17 +480,16 @@ def soak(options) -> dict:
     try:
         plan = server.tmp / "mixed.plan"
         mixed_plan(server, plan)
-        load = {"connections": options.connections, "threads": options.wrk_threads}
-        script = (BENCH / "mixed.lua", [str(plan), server.url])
         idle = MemorySampler(server.pid).rss()
-        warmup = wrk(server.url + "/", SOAK_WARMUP, **load, script=script[0], args=script[1])
-        with MemorySampler(server.pid, interval=1.0) as memory:
-            result = wrk(server.url + "/", options.soak, **load, script=script[0], args=script[1])
+        result = run_case(
+            server, "soak", server.url + "/", options, BENCH / "mixed.lua",
+            [str(plan), server.url], warmup=SOAK_WARMUP, duration=options.soak, interval=1.0,
+        )  # fmt: skip
         result["comments_added"] = bench_comments(server, server.settings.get("DATABASE_URL"))
-        result["posts_sent"] = warmup["posts"] + result["posts"]  # the warm-up's are stored too
-        result["rss"] = (memory.samples[0], max(memory.samples), memory.samples[-1])
+        samples = result["rss_samples"]
+        result["rss"] = (samples[0], max(samples), samples[-1])
         result["rss_idle"] = idle
-        result["rss_every_30_s"] = memory.samples[::30]  # sampled every second
+        result["rss_every_30_s"] = samples[::30]  # sampled every second
         return result
     finally:
         server.close()
