@@ -11,18 +11,28 @@ from tests.browser import admin_page, browser, page  # noqa: F401  (Chromium fix
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    """The slow tests (real servers, then Chromium and the Nu checker) first, each file's in
-    its order: under pytest-xdist the workers end together on quick tests instead of one of
-    them waiting for the other's last server test."""
+    """Whole files in order of their cost, the dearest first: those with tests on real
+    servers, then those with Chromium, the Nu checker or commands on databases of their own,
+    then the rest, more tests first;
+    in each file its slow tests first, in their order. scripts/test hands the files to the
+    two pytest-xdist workers in this order, one at a time, as each worker runs short
+    (``--dist loadscope``): a file's module fixtures (a shared server) start once, and the
+    run ends on quick files, the workers together."""
 
     def slowness(item):
         if item.get_closest_marker("server"):
             return 0
-        if item.get_closest_marker("browser") or item.get_closest_marker("html"):
+        if any(item.get_closest_marker(mark) for mark in ("browser", "html", "own_database")):
             return 1
         return 2
 
-    items.sort(key=slowness)
+    files = {}
+    for item in items:
+        files.setdefault(item.path, []).append(slowness(item))
+    cost = {
+        path: (min(kinds), -sum(k < 2 for k in kinds), -len(kinds)) for path, kinds in files.items()
+    }
+    items.sort(key=lambda item: (cost[item.path], str(item.path), slowness(item)))
 
 
 @pytest.fixture
