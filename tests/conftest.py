@@ -13,11 +13,11 @@ from tests.browser import admin_page, browser, page  # noqa: F401  (Chromium fix
 def pytest_collection_modifyitems(items):
     """Whole files in order of their cost, the dearest first: those with tests on real
     servers, then those with Chromium, the Nu checker or commands on databases of their own,
-    then the rest, more tests first;
-    in each file its slow tests first, in their order. scripts/test hands the files to the
-    two pytest-xdist workers in this order, one at a time, as each worker runs short
-    (``--dist loadscope``): a file's module fixtures (a shared server) start once, and the
-    run ends on quick files, the workers together."""
+    then the rest, more tests first; in each file its slow tests first, in their order.
+
+    scripts/test hands the files to the two pytest-xdist workers in this order, one at a
+    time, as each worker runs short (``--dist loadscope``): a file's module fixtures (a
+    shared server) start once, and the run ends on quick files, the workers together."""
 
     def slowness(item):
         if item.get_closest_marker("server"):
