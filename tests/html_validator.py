@@ -5,16 +5,24 @@
 """
 
 import json
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
 
 VNU = Path(__file__).resolve().parent.parent / "node_modules" / "vnu-jar" / "build" / "dist"
 VNU_JAR = VNU / "vnu.jar"
 # The checker's command. The JVM's quick compiler only: a run is short, and the optimising one
 # doubled its CPU time for nothing; the quick compiler's frames need a deeper stack.
 CHECKER = ["java", "-XX:TieredStopAtLevel=1", "-Xss64m", "-jar", str(VNU_JAR)]
+# For a test that may skip without the checker (Java and npm ci's vnu-jar).
+needs_checker = pytest.mark.skipif(
+    shutil.which("java") is None or not VNU_JAR.exists(),
+    reason="the Nu Html Checker needs java and node_modules/vnu-jar",
+)
 
 
 def html_errors(pages: dict[str, str]) -> dict[str, list[str]]:

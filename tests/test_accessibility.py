@@ -4,7 +4,6 @@ HTML for the Nu checker."""
 
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from django.urls import reverse
 from blog import notifications
 from blog.models import Comment, Entry, Page
 from tests.browser import DESKTOP, PHONE
-from tests.html_validator import VNU_JAR, assert_valid_html
+from tests.html_validator import assert_valid_html, needs_checker
 
 AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -183,11 +182,10 @@ def test_json_ld_passes_the_content_security_policy(live_server, browser):  # no
 
 
 @pytest.mark.html
+@needs_checker
 @pytest.mark.django_db
 def test_every_kind_of_page_is_valid_html():
     """The Nu Html Checker (vnu.jar) finds no error on any kind of page."""
-    if not VNU_JAR.exists() or not shutil.which("java"):
-        pytest.skip("the Nu Html Checker needs java and node_modules/vnu-jar")
     client = Client()
     assert_valid_html(
         {name: client.get(url).content.decode() for name, url in page_urls(make_site()).items()}

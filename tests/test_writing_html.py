@@ -1,7 +1,6 @@
 """The new pages pass the W3C Nu Html Checker: an entry with every new construct, the lists
 with excerpts, and search."""
 
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -9,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from blog.models import EntryImage
-from tests.html_validator import VNU_JAR, assert_valid_html
+from tests.html_validator import assert_valid_html, needs_checker
 from tests.test_images import picture
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +42,7 @@ The rest.
 
 
 @pytest.mark.html
-@pytest.mark.skipif(shutil.which("java") is None or not VNU_JAR.exists(), reason="no Nu checker")
+@needs_checker
 def test_entry_lists_and_search_are_valid_html(client, create_entry):
     # Whole seconds: date:"c" prints microseconds, which the checker refuses (issue 11's).
     now = timezone.now().replace(microsecond=0)
