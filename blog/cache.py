@@ -224,6 +224,15 @@ def _marked_before(page: Path, serial: int) -> bool:
     return marked is not None and marked <= serial
 
 
+def still_fresh(page: Path, version: Version, current: Version | None) -> bool:
+    """Whether a render of page begun at version shows what a reader sees at current: the
+    same generation, and no write since version has made page stale (writes to other pages,
+    comments elsewhere, do not)."""
+    if current is None or current.generation != version.generation:
+        return False
+    return current.serial == version.serial or _marked_before(page, version.serial)
+
+
 def write_page(page: Path, content: bytes, version: Version) -> bool:
     """Write a page's file into version's generation, unless a write since version was read
     made the page stale or retired the generation: whether it was written. Raises OSError."""
@@ -238,10 +247,7 @@ def write_page(page: Path, content: bytes, version: Version) -> bool:
         with _locked():
             # Writes to other pages (comments elsewhere) do not waste this render: under a
             # steady stream of comments, most renders were.
-            current = current_version()
-            fresh = current is not None and current.generation == version.generation
-            if fresh and current.serial != version.serial:
-                fresh = _marked_before(page, version.serial)
+            fresh = still_fresh(page, version, current_version())
             if fresh:
                 os.replace(temporary, page)
                 stale_marker(page).unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from blog.cache import (
     pages_root,
     read_page,
     renew,
+    still_fresh,
     write_page,
 )
 from blog.memo import per_version
@@ -92,10 +93,12 @@ def share(response) -> None:
 
 
 class _Render:
-    """A page this process is rendering, for the requests for it that arrive meanwhile."""
+    """A page this process is rendering, for the requests for it that arrive meanwhile: once
+    done, the public page it rendered (or None) and whether that is now the page's file."""
 
     def __init__(self, version: Version):
-        self.version, self.done, self.response = version, threading.Event(), None
+        self.version, self.done = version, threading.Event()
+        self.response, self.written = None, False
 
 
 _rendering: dict[tuple[str, str], _Render] = {}
@@ -172,8 +175,11 @@ class PageCacheMiddleware:
         if version is None or request.method != "GET":
             return self._render(request, version)[0]
         # A page that went stale is asked for by many readers at once: one render for all
-        # of them. Those who arrive while it runs wait for it, and get its bytes if it wrote
-        # the page file: then no write since it began had made the page stale.
+        # of them. Those who arrive while it runs wait for it, and get its bytes if it shows
+        # every write they must see: it wrote the page file (no write since it began made
+        # the page stale), or no such write had come by the time they arrived. Under a
+        # stream of comments, a quarter of the renders had been the readers' own, made
+        # because a comment landed while the one they waited for ran.
         key = (request.META.get("HTTP_HOST", ""), request.get_full_path())
         with _rendering_lock:
             leader = _rendering.get(key)
@@ -181,17 +187,22 @@ class PageCacheMiddleware:
                 leader, mine = None, _Render(version)
                 _rendering[key] = mine
         if leader is not None:
-            if leader.done.wait(COALESCE_SECONDS) and leader.response is not None:
+            shows_mine = self._still_fresh(request, leader.version, version)  # on arrival
+            if (
+                leader.done.wait(COALESCE_SECONDS)
+                and leader.response is not None
+                and (leader.written or shows_mine)
+            ):
                 return _copy(leader.response)
             return self._render(request, version)[0]
         try:
             with _render_lock(key) as waited:
                 # Another process rendered it meanwhile: its file, if still fresh.
                 response = self._read(request, version) if waited else None
-                written = response is not None
+                public = written = response is not None
                 if response is None:
-                    response, written = self._render(request, version)
-            mine.response = response if written else None
+                    response, public, written = self._render(request, version)
+            mine.response, mine.written = (response if public else None), written
             return response
         finally:
             mine.done.set()
@@ -199,15 +210,17 @@ class PageCacheMiddleware:
                 if _rendering.get(key) is mine:
                     del _rendering[key]
 
-    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
-        """The response, and whether it is now the page's file (a public page, still fresh)."""
+    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool, bool]:
+        """The response, whether it is a public page, and whether it is now the page's file
+        (still fresh)."""
         response = self.get_response(request)
-        written = False
+        public = written = False
         if version is not None and self._shareable(request, response):
             share(response)
+            public = True
             if request.method == "GET":
                 written = self._write(request, response, version)
-        return response, written
+        return response, public, written
 
     def _shareable(self, request, response) -> bool:
         match = request.resolver_match
@@ -233,6 +246,13 @@ class PageCacheMiddleware:
         if any(part in (".", "..") or "\0" in part for part in parts) or "/" in host:
             return None
         return f"{pages_root() / version.generation}/{host}{request.path}{page_name(request)}"
+
+    def _still_fresh(self, request, began: Version, now: Version) -> bool:
+        """Whether a render of this request's page begun at began shows what a reader sees
+        at now (blog.cache.still_fresh(), for the page's file of whichever type)."""
+        if (page := self._page_file(request, now)) is None:
+            return False
+        return any(still_fresh(Path(f"{page}.{ext}"), began, now) for ext in TYPES)
 
     def _read(self, request, version: Version) -> HttpResponse | None:
         """The page's file, as Apache would answer it now (with its headers, blog/apache.py),

@@ -158,7 +158,8 @@ def in_thread(work):
 @pytest.mark.django_db(transaction=True)
 def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeypatch):
     """Readers who ask for a page while this process renders it get that render's bytes, not
-    a render each; after a write they get a render of their own."""
+    a render each; after a write they get a render of their own. Those who came before the
+    write still get the render it kept from the page file: it shows all they must see."""
     from blog.views import EntryIndexView
 
     create_entry(title="Shared")
@@ -188,17 +189,24 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
     assert [r.status_code for r in responses] == [200] * 4
     assert len({r.content for r in responses}) == 1 and b"Shared" in responses[0].content
     assert all(r["Cache-Control"] == responses[0]["Cache-Control"] for r in responses)
-    # A comment while a page renders: who asks after it gets a render that shows it.
+    # A comment while a page renders: who asks after it gets a render that shows it; who
+    # asked before it gets the first render, which the comment kept from the page file.
     entry = Entry.objects.get()
     cache.forget_pages([entry.get_absolute_url()], [("/", "index*")])
-    first = in_thread(lambda: Client().get("/"))
+    early = []
+    first, before = (in_thread(lambda: early.append(Client().get("/"))) for _ in range(2))
     first.start()
-    time.sleep(0.1)
+    time.sleep(0.05)
+    before.start()
+    time.sleep(0.05)
     Comment.objects.create(entry=entry, name="r", text="During the render.")
     after = Client().get("/")
     first.join()
+    before.join()
     assert len(renders) == 3
     assert b"1 comment" in after.content
+    assert [r.status_code for r in early] == [200, 200]
+    assert early[0].content == early[1].content
 
 
 @pytest.mark.django_db(transaction=True)
