@@ -94,11 +94,10 @@ def share(response) -> None:
 
 class _Render:
     """A page this process is rendering, for the requests for it that arrive meanwhile: once
-    done, the public page it rendered (or None) and whether that is now the page's file."""
+    done, the public page it rendered (or None)."""
 
     def __init__(self, version: Version):
-        self.version, self.done = version, threading.Event()
-        self.response, self.written = None, False
+        self.version, self.done, self.response = version, threading.Event(), None
 
 
 _rendering: dict[tuple[str, str], _Render] = {}
@@ -175,34 +174,31 @@ class PageCacheMiddleware:
         if version is None or request.method != "GET":
             return self._render(request, version)[0]
         # A page that went stale is asked for by many readers at once: one render for all
-        # of them. Those who arrive while it runs wait for it, and get its bytes if it shows
-        # every write they must see: it wrote the page file (no write since it began made
-        # the page stale), or no such write had come by the time they arrived. Under a
-        # stream of comments, a quarter of the renders had been the readers' own, made
-        # because a comment landed while the one they waited for ran.
+        # of them. Those who arrive while it runs wait for it and get its bytes, if no write
+        # since it began had made the page stale by the time they arrived (the rule by which
+        # it may write the page's file, asked then): those bytes show every write they must
+        # see, whether or not a later write keeps them from the file. Whoever arrives after
+        # such a write starts the render that the readers after them wait for. Under a
+        # stream of comments, a quarter of the renders had been readers' own, each made
+        # because a comment landed while the render they had waited for ran.
         key = (request.META.get("HTTP_HOST", ""), request.get_full_path())
         with _rendering_lock:
             leader = _rendering.get(key)
-            if leader is None or leader.version.generation != version.generation:
+            if leader is None or not self._still_fresh(request, leader.version, version):
                 leader, mine = None, _Render(version)
                 _rendering[key] = mine
         if leader is not None:
-            shows_mine = self._still_fresh(request, leader.version, version)  # on arrival
-            if (
-                leader.done.wait(COALESCE_SECONDS)
-                and leader.response is not None
-                and (leader.written or shows_mine)
-            ):
+            if leader.done.wait(COALESCE_SECONDS) and leader.response is not None:
                 return _copy(leader.response)
             return self._render(request, version)[0]
         try:
             with _render_lock(key) as waited:
                 # Another process rendered it meanwhile: its file, if still fresh.
                 response = self._read(request, version) if waited else None
-                public = written = response is not None
+                public = response is not None
                 if response is None:
-                    response, public, written = self._render(request, version)
-            mine.response, mine.written = (response if public else None), written
+                    response, public = self._render(request, version)
+            mine.response = response if public else None
             return response
         finally:
             mine.done.set()
@@ -210,17 +206,16 @@ class PageCacheMiddleware:
                 if _rendering.get(key) is mine:
                     del _rendering[key]
 
-    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool, bool]:
-        """The response, whether it is a public page, and whether it is now the page's file
-        (still fresh)."""
+    def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
+        """The response, and whether it is a public page (then written as the page's file,
+        if still fresh)."""
         response = self.get_response(request)
-        public = written = False
-        if version is not None and self._shareable(request, response):
+        public = version is not None and self._shareable(request, response)
+        if public:
             share(response)
-            public = True
             if request.method == "GET":
-                written = self._write(request, response, version)
-        return response, public, written
+                self._write(request, response, version)
+        return response, public
 
     def _shareable(self, request, response) -> bool:
         match = request.resolver_match

@@ -158,8 +158,9 @@ def in_thread(work):
 @pytest.mark.django_db(transaction=True)
 def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeypatch):
     """Readers who ask for a page while this process renders it get that render's bytes, not
-    a render each; after a write they get a render of their own. Those who came before the
-    write still get the render it kept from the page file: it shows all they must see."""
+    a render each. Those who came before a write still get the render it kept from the page
+    file: it shows all they must see. Those who come after it get a new render, one for all
+    of them."""
     from blog.views import EntryIndexView
 
     create_entry(title="Shared")
@@ -169,7 +170,7 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
 
     def slow(self, request, *args, **kwargs):
         renders.append(request)
-        time.sleep(0.5)  # a slow render: the other readers arrive while it runs
+        time.sleep(0.8)  # a slow render: the other readers arrive while it runs
         return render(self, request, *args, **kwargs)
 
     monkeypatch.setattr(EntryIndexView, "get", slow)
@@ -193,20 +194,22 @@ def test_readers_of_a_page_being_rendered_share_the_render(create_entry, monkeyp
     # asked before it gets the first render, which the comment kept from the page file.
     entry = Entry.objects.get()
     cache.forget_pages([entry.get_absolute_url()], [("/", "index*")])
-    early = []
+    early, late = [], []
     first, before = (in_thread(lambda: early.append(Client().get("/"))) for _ in range(2))
-    first.start()
-    time.sleep(0.05)
-    before.start()
-    time.sleep(0.05)
-    Comment.objects.create(entry=entry, name="r", text="During the render.")
-    after = Client().get("/")
-    first.join()
-    before.join()
+    after, later = (in_thread(lambda: late.append(Client().get("/"))) for _ in range(2))
+    for thread in (first, before, None, after, later):
+        if thread is None:
+            Comment.objects.create(entry=entry, name="r", text="During the render.")
+        else:
+            thread.start()
+        time.sleep(0.12)
+    for thread in (first, before, after, later):
+        thread.join()
     assert len(renders) == 3
-    assert b"1 comment" in after.content
-    assert [r.status_code for r in early] == [200, 200]
+    assert [r.status_code for r in early + late] == [200] * 4
     assert early[0].content == early[1].content
+    assert late[0].content == late[1].content and b"1 comment" in late[0].content
+    assert page_file("/").read_bytes() == late[0].content
 
 
 @pytest.mark.django_db(transaction=True)
