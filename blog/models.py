@@ -873,7 +873,7 @@ class Comment(models.Model):
 
 class CommentThread:
     """A first comment and its visible replies, as rows of what an entry page shows of them.
-    A thread's HTML is kept under its rows (blog/templatetags/blog.py: comment_thread), so
+    A thread's HTML is kept under its rows (blog/templatetags/blog.py: comment_threads), so
     its Comment instances are built only when it is rendered: building hundreds for every
     miss of an entry page was half of its time, three times the query's."""
 
