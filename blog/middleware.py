@@ -214,8 +214,8 @@ class PageCacheMiddleware:
                     del _rendering[key]
 
     def _render(self, request, version: Version | None) -> tuple[HttpResponse, bool]:
-        """The response, and whether it is a public page (then written as the page's file,
-        if still fresh)."""
+        """The response, and whether it is a public page (a GET's is then written as the
+        page's file, if still fresh)."""
         response = self.get_response(request)
         public = version is not None and self._shareable(request, response)
         if public:
