@@ -486,10 +486,9 @@ def soak(options) -> dict:
             [str(plan), server.url], warmup=SOAK_WARMUP, duration=options.soak, interval=1.0,
         )  # fmt: skip
         result["comments_added"] = bench_comments(server, server.settings.get("DATABASE_URL"))
-        samples = result["rss_samples"]
-        result["rss"] = (samples[0], max(samples), samples[-1])
+        result["rss"] = (result["rss_samples"][0], result["rss_peak"], result["rss_end"])
         result["rss_idle"] = idle
-        result["rss_every_30_s"] = samples[::30]  # sampled every second
+        result["rss_every_30_s"] = result["rss_samples"][::30]  # sampled every second
         return result
     finally:
         server.close()
