@@ -642,15 +642,21 @@ class CommentQuerySet(SignalFreeWrites):
             name = author_name(user)
         email = normalize_email(email)
 
-        def posted_before():
-            since = timezone.now() - DUPLICATE_WINDOW
-            return entry.comments.filter(text=text, name=name, parent=parent, created__gte=since)
+        # The same comment within the window, compiled once, before the writers' queue
+        # (one_writer()), and asked before it and in it.
+        since = timezone.now() - DUPLICATE_WINDOW
+        same = entry.comments.filter(text=text, name=name, parent=parent, created__gte=since)
+        earlier = CompiledRows.of(same.order_by("pk").values_list("pk")[:1])
 
-        # Reads and the rate limit before the writers' queue (one_writer()), which then
-        # holds only the insert: under load each step in it waited for the interpreter
-        # lock too, and writers queued behind it. Only a repeat that races its original
-        # (a double click) is counted against the rate limit as well.
-        if duplicate := posted_before().first():
+        def posted_before():
+            rows = earlier.rows()
+            return self.get(pk=rows[0][0]) if rows else None
+
+        # Reads and the rate limit before the writers' queue, which then holds only the
+        # insert: under load each step in it waited for the interpreter lock too, and
+        # writers queued behind it. Only a repeat that races its original (a double click)
+        # is counted against the rate limit as well.
+        if duplicate := posted_before():
             return duplicate, False
         if spam.rate_limited(client):
             raise spam.RateLimited(_("You are posting comments too quickly. Please wait a minute."))
@@ -660,7 +666,7 @@ class CommentQuerySet(SignalFreeWrites):
             # (SQLite has no row locks and needs none: one writer at a time, one_writer()).
             if connections[self.db].features.has_select_for_update:
                 Entry.objects.select_for_update().filter(pk=entry.pk).first()
-            if duplicate := posted_before().first():
+            if duplicate := posted_before():
                 return duplicate, False
             comment = self.create(
                 entry=entry,
