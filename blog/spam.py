@@ -37,13 +37,17 @@ def rate_limited(client: str) -> bool:
     # The window is in the key: file and database caches implement incr() as a set()
     # with the default timeout, so an expiry-based window would keep getting longer.
     key = f"blog:comment-rate:{client}:{int(time.time() // window)}"
-    if cache.add(key, 1, timeout=window + 1):
-        return False
+    # incr() first: after a window's first comment, one step (each takes the file cache's
+    # lock, which every process's comments queue on) where add() then incr() took two.
     try:
         count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.add(key, 1, timeout=window + 1)
-        return False
+    except ValueError:  # the window's first comment, or its count was evicted
+        if cache.add(key, 1, timeout=window + 1):
+            return False
+        try:
+            count = cache.incr(key)  # another process added it meanwhile
+        except ValueError:  # evicted between add and incr
+            return False
     return count > settings.BLOG_COMMENT_RATE
 
 
