@@ -400,6 +400,27 @@ def test_a_write_to_another_page_does_not_waste_a_render(blog):
     assert page_file(other) is None
 
 
+def test_a_page_put_in_place_while_a_comment_marks_its_folder_is_marked(blog):
+    """A render checks and renames its page under the page's folder lock; a comment lists
+    and marks each folder under that lock. A page renamed into place while the marking waits
+    for the lock, in a folder the render had just made, is then marked, not missed."""
+    url = blog[0].get_absolute_url()
+    Client().get(url)
+    entry_folder = page_file(url).parent
+    feed_folder = entry_folder / "feed" / "new"  # made before the check, as write_page() does
+    feed_folder.mkdir(parents=True)
+    feed = feed_folder / "index.rss"
+    forgetting = threading.Thread(target=cache.forget_pages, args=([url], []))
+    with cache._folder_locked(feed_folder):  # a render between its check and its rename
+        forgetting.start()
+        forgetting.join(0.3)
+        assert forgetting.is_alive()  # the marking waits for the folder
+        feed.write_text("<rss>the page as it was before the comment</rss>")
+    forgetting.join(5)
+    assert cache.stale_marker(feed).exists()
+    assert page_file(url) is None  # the entry page itself, marked too
+
+
 @pytest.mark.django_db(transaction=True)
 def test_seeding_retires_every_page(client, db):
     client.get("/")
