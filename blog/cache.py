@@ -115,22 +115,6 @@ def _write_state(version: Version) -> None:
 
 
 @contextlib.contextmanager
-def _locked():
-    """One process at a time changes the version (a new generation, a raised serial)."""
-    root = pages_root()
-    if not root.is_dir():
-        root.mkdir()  # not its parents: a missing data folder is a fault, not new
-        hand_over(root)
-    lock = os.open(root / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
-    try:
-        hand_over(root / ".lock")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(lock)
-
-
-@contextlib.contextmanager
 def _folder_locked(folder: Path):
     """One process at a time writes the pages of one folder or marks them stale: a page's
     check and rename (write_page()) never interleave with its marking (forget_pages()).
@@ -142,6 +126,18 @@ def _folder_locked(folder: Path):
         yield
     finally:
         os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _locked():
+    """One process at a time changes the version (a new generation, a raised serial): the
+    lock of the pages folder itself, which holds no page."""
+    root = pages_root()
+    if not root.is_dir():
+        root.mkdir()  # not its parents: a missing data folder is a fault, not new
+        hand_over(root)
+    with _folder_locked(root):
+        yield
 
 
 def prepare() -> None:
