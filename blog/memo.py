@@ -76,15 +76,17 @@ def rendered_summary(key: tuple, render):
     return _summaries.remember(key, render) if key[0] else render()
 
 
-def per_version(key: str, compute):
+def per_version(key: str, compute, comments: bool = False):
     """compute(), once per generation in this process: for what only writes to entries and
-    scheduled changes alter (the archive's years, an entry's neighbours), not comments.
-    Shared by the process's threads: do not change what it returns. Every time without
-    page files."""
+    scheduled changes alter (the archive's years, an entry's neighbours), not comments;
+    with comments=True, anew after each comment too (the version's serial, which every
+    comment raises: the comment counts of a list). Shared by the process's threads: do not
+    change what it returns. Every time without page files."""
     version = _live_version()  # before compute(): never a value newer than its key
     if version is None:
         return compute()
-    return _memo.remember(f"{version.generation}:{key}", compute)
+    serial = f"/{version.serial}" if comments else ""
+    return _memo.remember(f"{version.generation}{serial}:{key}", compute)
 
 
 def fragments() -> dict:

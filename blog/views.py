@@ -60,15 +60,22 @@ class BlogViewMixin:
 class SummaryListMixin:
     """Lists of entry summaries (the front page, a tag): a page's entries and tags change
     only with the content version, its comment counts with every comment, so the rows are
-    read once per version and the counts every time ({% entry_summary %} keeps the rest of
-    each summary apart from its count)."""
+    read once per version and the counts once per comment ({% entry_summary %} keeps the
+    rest of each summary apart from its count)."""
 
     def paginate_queryset(self, queryset, page_size):
         paginator, page, entries, is_paginated = super().paginate_queryset(queryset, page_size)
         key = f"list:{self.request.path}:{page.number}"  # the page number is all they ask
         rows = memo.per_version(key, lambda: list(entries))
-        # Copies with this request's counts: the rows are shared by the process's threads.
-        page.object_list = Entry.objects.add_comment_counts([row.shallow_copy() for row in rows])
+        # Under a server's threads, each row SQLite hands to Python costs switches of the
+        # interpreter lock: reading the counts for every miss was a third of its CPU under
+        # 16 threads (docs/caching.md).
+        counts = memo.per_version(
+            f"counts:{key}", lambda: Entry.objects.comment_counts(rows), comments=True
+        )
+        # Copies with these counts: the rows are shared by the process's threads.
+        copies = [row.shallow_copy() for row in rows]
+        page.object_list = Entry.objects.add_comment_counts(copies, counts)
         return paginator, page, page.object_list, is_paginated
 
 
