@@ -846,12 +846,18 @@ class Comment(models.Model):
         page = self.__dict__.get("page") or self.entry.comment_pages([self])[self.pk]
         return f"{self.entry.get_comment_page_url(page)}#c{self.pk}"
 
-    def validate_constraints(self, exclude=None):
-        # The length CHECKs hold in the database the bounds that text's and name's
-        # max_length and blank=False already hold in clean_fields(), which full_clean() ran
-        # just before. Checked again here, they cost a query each: together a sixth of a
-        # comment's Python time under load.
-        super().validate_constraints(exclude={*(exclude or ()), "text", "name"})
+    def get_constraints(self):
+        # For validate_constraints(): its CHECKs hold in the database rules that full_clean()
+        # holds just before, text's and name's bounds (max_length and blank=False, in
+        # clean_fields()) and not being its own reply (clean()). Checked again, each cost a
+        # query, or the building of one to find that a field was excluded from the form:
+        # together a sixth of a comment's Python time under load, then 0.26 ms of its 4.1 ms
+        # in-process.
+        # Constraints of other kinds are validated as usual.
+        return [
+            (model, [c for c in constraints if not isinstance(c, models.CheckConstraint)])
+            for model, constraints in super().get_constraints()
+        ]
 
     def clean(self):
         # The rules post() follows, for the admin's forms (a database CHECK cannot see

@@ -2,10 +2,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from blog.models import Comment, Entry
+from blog.models import COMMENT_NAME_MAX_LENGTH, COMMENT_TEXT_MAX_LENGTH, Comment, Entry
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +174,26 @@ def test_full_clean_holds_the_bounds_of_the_length_checks(create_entry, field, v
     with pytest.raises(ValidationError) as error:
         comment.full_clean()
     assert set(error.value.message_dict) == {field}
+
+
+def test_a_comments_checks_are_held_by_full_clean_without_asking_the_database(
+    create_entry, create_comment
+):
+    """The CHECKs the database holds (text's and name's bounds, not its own reply) are
+    refused by full_clean() already: validate_constraints() does not ask them again."""
+    entry = create_entry()
+    too_long = {
+        "text": {"text": "x" * (COMMENT_TEXT_MAX_LENGTH + 1)},
+        "name": {"name": "n" * (COMMENT_NAME_MAX_LENGTH + 1)},
+    }
+    for field, values in [("text", {"text": ""}), *too_long.items()]:
+        with pytest.raises(ValidationError) as refused:
+            Comment(entry=entry, **{"text": "Fine", **values}).full_clean()
+        assert field in refused.value.message_dict
+    comment = create_comment(entry)
+    comment.parent = comment
+    with pytest.raises(ValidationError, match="one level deep"):
+        comment.full_clean()
+    with CaptureQueriesContext(connection) as captured:
+        Comment(entry=entry, text="Fine").validate_constraints()
+    assert not captured.captured_queries
