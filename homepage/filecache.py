@@ -22,7 +22,11 @@ class FileBasedCache(filebased.FileBasedCache):
 
     add() and incr() run under a lock on the cache directory, so two processes counting
     the same key (the comment rate limit) never lose a count, and incr() keeps the key's
-    expiry (Django's rewrites it with the default timeout).
+    expiry (Django's rewrites it with the default timeout). incr() rewrites the key's file
+    in place: Django's set() writes a temporary file, renames it and lists the folder to cull
+    it, and under load each of those system calls waited for the interpreter lock again
+    while every process's comments queued on this one. A file that cannot be read whole (a
+    write cut short) is a miss.
 
     ``manage.py`` run as root (a seed, an import, loaddata) while the server runs must not
     lock the server's user out: as root, the files it creates belong to the cache folder's
@@ -41,7 +45,7 @@ class FileBasedCache(filebased.FileBasedCache):
     def get(self, key, default=None, version=None):
         try:
             return super().get(key, default, version)
-        except PermissionError:
+        except (PermissionError, EOFError, pickle.UnpicklingError, zlib.error):
             return default
 
     def has_key(self, key, version=None):
@@ -62,17 +66,18 @@ class FileBasedCache(filebased.FileBasedCache):
     def incr(self, key, delta=1, version=None):
         with self._unless_unwritable(), self._lock():
             try:
-                with open(self._key_to_file(key, version), "rb") as file:
+                with open(self._key_to_file(key, version), "r+b") as file:
                     expiry = pickle.load(file)
-                    value = pickle.loads(zlib.decompress(file.read()))
-            except (FileNotFoundError, PermissionError, EOFError):
-                expiry, value = 0, None
-            now = time.time()
-            if value is None or (expiry is not None and expiry <= now):
-                raise ValueError(f"Key '{key}' not found")
-            value += delta
-            self.set(key, value, None if expiry is None else expiry - now, version)
-            return value
+                    value = pickle.loads(zlib.decompress(file.read())) + delta
+                    now = time.time()
+                    if expiry is not None and expiry <= now:
+                        raise ValueError(f"Key '{key}' not found")
+                    file.seek(0)
+                    self._write_content(file, None if expiry is None else expiry - now, value)
+                    file.truncate()
+                    return value
+            except (FileNotFoundError, EOFError, pickle.UnpicklingError, zlib.error):
+                raise ValueError(f"Key '{key}' not found") from None
         raise ValueError(f"Key '{key}' not found")  # an unwritable cache holds nothing
 
     def delete(self, key, version=None):

@@ -1,6 +1,7 @@
 """The page cache (blog/cache.py, blog/middleware.py, blog/memo.py): public pages as files that
 Apache serves, never stale."""
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -607,6 +608,28 @@ def test_file_cache_counts_exactly_across_processes(tmp_path):
         assert counter.get("brief") is None
         with pytest.raises(ValueError):
             counter.incr("brief")
+
+
+def test_file_cache_counts_in_place(tmp_path):
+    """incr() rewrites the key's file where it is: a count that grows or shrinks the file
+    reads back whole, and a file cut short (a write that never finished) is a miss, not an
+    error."""
+    from homepage.filecache import FileBasedCache
+
+    counter = FileBasedCache(tmp_path, {})
+    counter.set("n", 250, timeout=60)
+    path = counter._key_to_file("n")
+    inode = os.stat(path).st_ino
+    for expected in range(251, 261):
+        assert counter.incr("n") == expected
+    assert counter.incr("n", 70_000) == 70_260 and counter.get("n") == 70_260
+    assert counter.incr("n", -70_259) == 1 and counter.get("n") == 1
+    assert os.stat(path).st_ino == inode  # no new file: in place
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) - 3)
+    assert counter.get("n") is None
+    with pytest.raises(ValueError):
+        counter.incr("n")
 
 
 # -- Apache serves the files -----------------------------------------------------------------
