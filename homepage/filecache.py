@@ -51,7 +51,7 @@ class FileBasedCache(filebased.FileBasedCache):
     def has_key(self, key, version=None):
         try:
             return super().has_key(key, version)
-        except PermissionError:
+        except (PermissionError, pickle.UnpicklingError):
             return False
 
     def set(self, key, value, timeout=filebased.DEFAULT_TIMEOUT, version=None):

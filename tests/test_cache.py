@@ -630,6 +630,10 @@ def test_file_cache_counts_in_place(tmp_path):
     assert counter.get("n") is None
     with pytest.raises(ValueError):
         counter.incr("n")
+    with open(path, "wb") as file:
+        file.write(b"\x80\x05garbage")  # even its expiry unreadable: add() starts it again
+    assert not counter.has_key("n")
+    assert counter.add("n", 1, timeout=60) and counter.incr("n") == 2
 
 
 # -- Apache serves the files -----------------------------------------------------------------
