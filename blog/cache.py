@@ -106,10 +106,21 @@ def current_version() -> Version | None:
 
 
 def _write_state(version: Version) -> None:
-    """Atomically: Apache's RewriteMap reads "current", the processes all three."""
+    """Atomically: Apache's RewriteMap reads "current", the processes all three. Under the
+    version's lock (_locked()), each state gets a modification time a microsecond (Apache's
+    unit) or more after the last: where the kernel stamps files by the tick (before Linux
+    6.13), two writes within one had the same time, and a replaced file's inode comes back,
+    so a reader that knew the file by both (current_version(), the RewriteMap) kept an old
+    version."""
     root = pages_root()
     temporary = root / f".generation-{secrets.token_hex(4)}"
     temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
+    try:
+        last = os.stat(root / "generation").st_mtime_ns
+    except FileNotFoundError:
+        last = 0
+    stamp = max(time.time_ns(), last + 1_000)
+    os.utime(temporary, ns=(stamp, stamp))
     hand_over(temporary)
     os.replace(temporary, root / "generation")
 

@@ -423,6 +423,32 @@ def test_a_page_put_in_place_while_a_comment_marks_its_folder_is_marked(blog):
     assert page_file(url) is None  # the entry page itself, marked too
 
 
+def test_every_version_is_seen_even_where_file_times_are_coarse(monkeypatch):
+    """The processes know the state file by inode and modification time, Apache's RewriteMap
+    by its modification time. Where the kernel stamps files by the tick (before Linux 6.13:
+    ~4 ms), writes within one tick got one time, and the inodes of a replaced file come
+    back: a process (or Apache) that had read a version kept it over a newer one."""
+    from pathlib import Path
+
+    write_text = Path.write_text
+    tick = time.time_ns()
+
+    def coarse(path, *args, **kwargs):  # every file stamped with the same tick
+        written = write_text(path, *args, **kwargs)
+        os.utime(path, ns=(tick, tick))
+        return written
+
+    monkeypatch.setattr(Path, "write_text", coarse)
+    cache.prepare()
+    seen = []
+    for serial in range(1, 6):
+        version = cache.current_version()
+        cache._write_state(version._replace(serial=serial))
+        cache._write_state(version._replace(serial=serial + 100))  # no read in between
+        seen.append(cache.current_version().serial)
+    assert seen == [101, 102, 103, 104, 105]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_seeding_retires_every_page(client, db):
     client.get("/")
