@@ -74,11 +74,12 @@ def test_an_image_uploaded_in_the_admin_shows_in_the_entry(client, staff_client,
     entry.save()
     page = client.get(entry.get_absolute_url()).content.decode()
     srcset = ", ".join(f"/media/{n} {w}w" for w, _h, n in image.renditions)
+    article = page[page.find("<article") : page.find("</article>")]  # shown if it fails
     assert (
         f'<img alt="A red field" height="800" loading="lazy" '
         f'sizes="(max-width: 42rem) 100vw, 42rem" src="/media/{image.renditions[1][2]}" '
         f'srcset="{srcset}" width="1200">'
-    ) in page
+    ) in page, (article, Entry.objects.get(pk=entry.pk).body_html)
     assert entry.share_image == f"/media/{image.renditions[-1][2]}"
 
 
