@@ -24,7 +24,7 @@ from blog import images, notifications, search, spam
 from blog.markup import render_entry, render_markdown
 from blog.queries import PlannedQueries
 from blog.signals import SignalFreeWrites
-from homepage.sqlite_guard import one_writer
+from homepage.sqlite_guard import write_together
 
 SLUG_MAX_LENGTH = 120
 RELATED_ENTRIES = 5
@@ -661,7 +661,8 @@ class CommentQuerySet(SignalFreeWrites):
         if spam.rate_limited(client):
             raise spam.RateLimited(_("You are posting comments too quickly. Please wait a minute."))
         is_public = self._approved_at_once(user, email)
-        with one_writer():
+
+        def write():
             # Serialise comments per entry so a double click cannot slip two copies in
             # (SQLite has no row locks and needs none: one writer at a time, one_writer()).
             if connections[self.db].features.has_select_for_update:
@@ -684,7 +685,9 @@ class CommentQuerySet(SignalFreeWrites):
                 transaction.on_commit(lambda: notifications.new_comment(comment))
             if comment.is_public and parent is not None:
                 transaction.on_commit(lambda: notifications.new_reply(comment))
-        return comment, True
+            return comment, True
+
+        return write_together(write, using=self.db)
 
     def _approved_at_once(self, user, email: str) -> bool:
         if user is not None:

@@ -1,11 +1,16 @@
-"""homepage/sqlite_guard.py in-process (under the real server: tests/test_faults.py)."""
+"""homepage/sqlite_guard.py in-process (under the real server: tests/test_faults.py and
+tests/test_server.py)."""
 
+import contextlib
 import fcntl
 import os
+import threading
+import time
 
 import pytest
 from django.db import transaction
 
+from blog.models import Comment
 from homepage import sqlite_guard
 
 
@@ -35,3 +40,120 @@ def test_the_writer_lock_ends_at_the_commit_before_its_callbacks(tmp_path, monke
     with pytest.raises(RuntimeError), sqlite_guard.one_writer():
         raise RuntimeError("a rolled back write lets the lock go too")
     assert lock_is_free(lock)
+
+
+def in_threads(count, target):
+    """count threads running target(i), each with its own connections closed at its end."""
+    from django.db import connections
+
+    def run(i):
+        try:
+            target(i)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def first_batch_waits_for(monkeypatch, count):
+    """one_writer(), counted; its first use (the first thread's write, alone) holds on until
+    count more writes wait, so that they make the next batch."""
+    entered = []
+    one_writer = sqlite_guard.one_writer
+
+    @contextlib.contextmanager
+    def counted(using="default"):
+        entered.append(threading.current_thread().name)
+        if len(entered) == 1:
+            deadline = time.monotonic() + 10
+            while len(sqlite_guard._waiting.get(using, [])) < count:
+                assert time.monotonic() < deadline, "the other writes never queued"
+                time.sleep(0.01)
+        with one_writer(using):
+            yield
+
+    monkeypatch.setattr(sqlite_guard, "one_writer", counted)
+    return entered
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_that_queue_at_once_commit_together(monkeypatch, settings, create_entry):
+    """Five comments posted while one is written are written in one transaction, by one
+    thread, and each poster gets its own comment back."""
+    settings.BLOG_COMMENT_RATE = 100
+    entry = create_entry()
+    entered = first_batch_waits_for(monkeypatch, 5)
+    results = {}
+
+    def post(i):
+        results[i] = Comment.objects.post(entry, "192.0.2.1", name=f"r{i}", text=f"Comment {i}")
+
+    first = in_threads(1, post)
+    time.sleep(0.2)  # the first is writing, alone
+    others = in_threads(5, lambda i: post(i + 1))
+    for thread in first + others:
+        thread.join(20)
+    assert len(entered) == 2  # the first alone, then the five together
+    assert sorted((c.name, c.text, created) for c, created in results.values()) == [
+        (f"r{i}", f"Comment {i}", True) for i in range(6)
+    ]
+    assert Comment.objects.filter(entry=entry).count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_write_loses_no_other_of_its_batch(monkeypatch, create_entry):
+    """One write of a batch raises: the shared transaction is rolled back and every write
+    runs again alone; the others are stored once, the failing one's poster gets its error."""
+    entry = create_entry()
+    entered = first_batch_waits_for(monkeypatch, 3)
+    outcomes = {}
+
+    def write(i):
+        def work():
+            comment = Comment.objects.create(entry=entry, name=f"r{i}", text=f"Comment {i}")
+            if i == 2:
+                raise ValueError("this one is refused")
+            return comment.pk
+
+        try:
+            outcomes[i] = sqlite_guard.write_together(work)
+        except ValueError as error:
+            outcomes[i] = error
+
+    first = in_threads(1, write)
+    time.sleep(0.2)
+    others = in_threads(3, lambda i: write(i + 1))
+    for thread in first + others:
+        thread.join(20)
+    assert len(entered) == 2 + 3  # the first, the batch of three, then each of them alone
+    assert isinstance(outcomes[2], ValueError)
+    stored = sorted(Comment.objects.filter(entry=entry).values_list("name", flat=True))
+    assert stored == ["r0", "r1", "r3"]
+    assert {outcomes[i] for i in (0, 1, 3)} == set(
+        Comment.objects.filter(entry=entry).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_within_one_batch_is_stored_once(monkeypatch, create_entry):
+    """Two posts of the same comment that queue together: the second finds the first in the
+    shared transaction, and both posters get the one comment."""
+    entry = create_entry()
+    first_batch_waits_for(monkeypatch, 2)
+    results = {}
+
+    def post(i):
+        text = "An earlier one" if i == 0 else "Only once please"
+        results[i] = Comment.objects.post(entry, "192.0.2.1", name="r", text=text)
+
+    first = in_threads(1, post)
+    time.sleep(0.2)
+    others = in_threads(2, lambda i: post(i + 1))
+    for thread in first + others:
+        thread.join(20)
+    (one, created_one), (two, created_two) = results[1], results[2]
+    assert one.pk == two.pk and sorted([created_one, created_two]) == [False, True]
+    assert Comment.objects.filter(entry=entry, text="Only once please").count() == 1
