@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from blog.models import Comment
 from homepage import sqlite_guard
@@ -29,7 +29,7 @@ def lock_is_free(path) -> bool:
 def test_the_writer_lock_ends_at_the_commit_before_its_callbacks(tmp_path, monkeypatch):
     """The next comment's writer need not wait for this one's mail and stale pages."""
     database = tmp_path / "blog.sqlite3"
-    monkeypatch.setattr(sqlite_guard, "_sqlite_file", lambda connection: str(database))
+    monkeypatch.setattr(sqlite_guard, "_sqlite_file", lambda _connection: str(database))
     lock = f"{database}-writer.lock"
     seen = []
     with sqlite_guard.one_writer():
@@ -40,6 +40,10 @@ def test_the_writer_lock_ends_at_the_commit_before_its_callbacks(tmp_path, monke
     with pytest.raises(RuntimeError), sqlite_guard.one_writer():
         raise RuntimeError("a rolled back write lets the lock go too")
     assert lock_is_free(lock)
+
+
+# Batches are SQLite's: on PostgreSQL each comment is its own transaction (write_together()).
+batching = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's batches")
 
 
 def in_threads(count, target):
@@ -79,6 +83,7 @@ def first_batch_waits_for(monkeypatch, count):
     return entered
 
 
+@batching
 @pytest.mark.django_db(transaction=True)
 def test_writes_that_queue_at_once_commit_together(monkeypatch, settings, create_entry):
     """Five comments posted while one is written are written in one transaction, by one
@@ -103,6 +108,7 @@ def test_writes_that_queue_at_once_commit_together(monkeypatch, settings, create
     assert Comment.objects.filter(entry=entry).count() == 6
 
 
+@batching
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_write_loses_no_other_of_its_batch(monkeypatch, create_entry):
     """One write of a batch raises: the shared transaction is rolled back and every write
@@ -137,6 +143,7 @@ def test_a_failing_write_loses_no_other_of_its_batch(monkeypatch, create_entry):
     )
 
 
+@batching
 @pytest.mark.django_db(transaction=True)
 def test_a_double_click_within_one_batch_is_stored_once(monkeypatch, create_entry):
     """Two posts of the same comment that queue together: the second finds the first in the
