@@ -102,12 +102,17 @@ def write_together(work, using: str = DEFAULT_DB_ALIAS):
 def _write_batch(using: str) -> None:
     with _turns:
         batch = _waiting.pop(using, [])
+    committed = []
     try:
         try:
             with one_writer(using):
+                transaction.on_commit(lambda: committed.append(True), using=using)
                 for turn in batch:
                     turn.result, turn.error = turn.work(), None
         except Exception:
+            if committed:  # a callback after the commit failed: the writes are made
+                logger.exception("A callback after a commit of comments failed")
+                return
             for turn in batch:  # the transaction is rolled back: each alone
                 try:
                     with one_writer(using):

@@ -164,3 +164,31 @@ def test_a_double_click_within_one_batch_is_stored_once(monkeypatch, create_entr
     (one, created_one), (two, created_two) = results[1], results[2]
     assert one.pk == two.pk and sorted([created_one, created_two]) == [False, True]
     assert Comment.objects.filter(entry=entry, text="Only once please").count() == 1
+
+
+@batching
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_callback_after_the_commit_writes_nothing_twice(monkeypatch, create_entry):
+    """A callback that raises after the shared commit (mail, stale pages: theirs catch their
+    errors) does not make the batch run again: each write is made once, as its poster was
+    told."""
+    entry = create_entry()
+    entered = first_batch_waits_for(monkeypatch, 2)
+    outcomes = {}
+
+    def write(i):
+        def work():
+            comment = Comment.objects.create(entry=entry, name=f"r{i}", text=f"Comment {i}")
+            transaction.on_commit(lambda: 1 / 0)
+            return comment.pk
+
+        outcomes[i] = sqlite_guard.write_together(work)
+
+    first = in_threads(1, write)
+    time.sleep(0.2)
+    others = in_threads(2, lambda i: write(i + 1))
+    for thread in first + others:
+        thread.join(20)
+    assert len(entered) == 2
+    stored = Comment.objects.filter(entry=entry).values_list("pk", flat=True)
+    assert sorted(stored) == sorted(outcomes.values()) and len(stored) == 3
