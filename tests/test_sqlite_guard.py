@@ -62,6 +62,16 @@ def in_threads(count, target):
     return threads
 
 
+def one_then_more(count, target):
+    """target(0) in a thread and, while it writes alone, target(1) ... target(count) in more
+    threads; all of them finished."""
+    threads = in_threads(1, target)
+    time.sleep(0.2)
+    threads += in_threads(count, lambda i: target(i + 1))
+    for thread in threads:
+        thread.join(20)
+
+
 def first_batch_waits_for(monkeypatch, count):
     """one_writer(), counted; its first use (the first thread's write, alone) holds on until
     count more writes wait, so that they make the next batch."""
@@ -96,11 +106,7 @@ def test_writes_that_queue_at_once_commit_together(monkeypatch, settings, create
     def post(i):
         results[i] = Comment.objects.post(entry, "192.0.2.1", name=f"r{i}", text=f"Comment {i}")
 
-    first = in_threads(1, post)
-    time.sleep(0.2)  # the first is writing, alone
-    others = in_threads(5, lambda i: post(i + 1))
-    for thread in first + others:
-        thread.join(20)
+    one_then_more(5, post)
     assert len(entered) == 2  # the first alone, then the five together
     assert sorted((c.name, c.text, created) for c, created in results.values()) == [
         (f"r{i}", f"Comment {i}", True) for i in range(6)
@@ -129,11 +135,7 @@ def test_a_failing_write_loses_no_other_of_its_batch(monkeypatch, create_entry):
         except ValueError as error:
             outcomes[i] = error
 
-    first = in_threads(1, write)
-    time.sleep(0.2)
-    others = in_threads(3, lambda i: write(i + 1))
-    for thread in first + others:
-        thread.join(20)
+    one_then_more(3, write)
     assert len(entered) == 2 + 3  # the first, the batch of three, then each of them alone
     assert isinstance(outcomes[2], ValueError)
     stored = sorted(Comment.objects.filter(entry=entry).values_list("name", flat=True))
@@ -156,11 +158,7 @@ def test_a_double_click_within_one_batch_is_stored_once(monkeypatch, create_entr
         text = "An earlier one" if i == 0 else "Only once please"
         results[i] = Comment.objects.post(entry, "192.0.2.1", name="r", text=text)
 
-    first = in_threads(1, post)
-    time.sleep(0.2)
-    others = in_threads(2, lambda i: post(i + 1))
-    for thread in first + others:
-        thread.join(20)
+    one_then_more(2, post)
     (one, created_one), (two, created_two) = results[1], results[2]
     assert one.pk == two.pk and sorted([created_one, created_two]) == [False, True]
     assert Comment.objects.filter(entry=entry, text="Only once please").count() == 1
@@ -184,11 +182,7 @@ def test_a_failing_callback_after_the_commit_writes_nothing_twice(monkeypatch, c
 
         outcomes[i] = sqlite_guard.write_together(work)
 
-    first = in_threads(1, write)
-    time.sleep(0.2)
-    others = in_threads(2, lambda i: write(i + 1))
-    for thread in first + others:
-        thread.join(20)
+    one_then_more(2, write)
     assert len(entered) == 2
     stored = Comment.objects.filter(entry=entry).values_list("pk", flat=True)
     assert sorted(stored) == sorted(outcomes.values()) and len(stored) == 3
