@@ -93,6 +93,25 @@ def first_batch_waits_for(monkeypatch, count):
     return entered
 
 
+def comment_writes(entry, then):
+    """write(i): comment i to entry through write_together(), then(i) in its transaction;
+    outcomes[i]: the comment's pk, or what write_together() raised."""
+    outcomes = {}
+
+    def write(i):
+        def work():
+            pk = Comment.objects.create(entry=entry, name=f"r{i}", text=f"Comment {i}").pk
+            then(i)
+            return pk
+
+        try:
+            outcomes[i] = sqlite_guard.write_together(work)
+        except Exception as error:
+            outcomes[i] = error
+
+    return write, outcomes
+
+
 @batching
 @pytest.mark.django_db(transaction=True)
 def test_writes_that_queue_at_once_commit_together(monkeypatch, settings, create_entry):
@@ -121,20 +140,12 @@ def test_a_failing_write_loses_no_other_of_its_batch(monkeypatch, create_entry):
     runs again alone; the others are stored once, the failing one's poster gets its error."""
     entry = create_entry()
     entered = first_batch_waits_for(monkeypatch, 3)
-    outcomes = {}
 
-    def write(i):
-        def work():
-            comment = Comment.objects.create(entry=entry, name=f"r{i}", text=f"Comment {i}")
-            if i == 2:
-                raise ValueError("this one is refused")
-            return comment.pk
+    def refuse_the_third(i):
+        if i == 2:
+            raise ValueError("this one is refused")
 
-        try:
-            outcomes[i] = sqlite_guard.write_together(work)
-        except ValueError as error:
-            outcomes[i] = error
-
+    write, outcomes = comment_writes(entry, refuse_the_third)
     one_then_more(3, write)
     assert len(entered) == 2 + 3  # the first, the batch of three, then each of them alone
     assert isinstance(outcomes[2], ValueError)
@@ -172,16 +183,7 @@ def test_a_failing_callback_after_the_commit_writes_nothing_twice(monkeypatch, c
     told."""
     entry = create_entry()
     entered = first_batch_waits_for(monkeypatch, 2)
-    outcomes = {}
-
-    def write(i):
-        def work():
-            comment = Comment.objects.create(entry=entry, name=f"r{i}", text=f"Comment {i}")
-            transaction.on_commit(lambda: 1 / 0)
-            return comment.pk
-
-        outcomes[i] = sqlite_guard.write_together(work)
-
+    write, outcomes = comment_writes(entry, lambda i: transaction.on_commit(lambda: 1 / 0))
     one_then_more(2, write)
     assert len(entered) == 2
     stored = Comment.objects.filter(entry=entry).values_list("pk", flat=True)
