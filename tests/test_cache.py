@@ -2,6 +2,7 @@
 Apache serves, never stale."""
 
 import os
+import shutil
 import threading
 import time
 from datetime import timedelta
@@ -721,6 +722,32 @@ def test_apache_answers_every_public_page_from_its_file(site):
     host = site.url.removeprefix("http://")
     for url in ["/generation", f"/{generation}/{host}/index.html"]:
         assert Browser(site.url).get(url).status == 404, url
+
+
+@pytest.mark.server
+def test_static_files_and_uploads_never_go_through_the_page_rules(site):
+    """Apache serves /static/ and /media/ itself: the rules skip them before looking for a
+    file (no stat() per static file), so even a page file planted there is never served."""
+    host_dir = (
+        site.data_dir / "pages" / (site.data_dir / "pages" / "generation").read_text().split()[1]
+    ) / site.url.removeprefix("http://")
+
+    def plant(folder):
+        page = host_dir / folder / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("<p>planted</p>")
+        page.chmod(0o644)
+        return Browser(site.url).get(f"/{folder}/")
+
+    try:
+        for folder in ["static/css", "media"]:
+            response = plant(folder)
+            assert "planted" not in response.text and "ETag" not in response.headers, folder
+        # Where a page may be, the same file is served: the rules did look for it.
+        assert plant("planted").text == "<p>planted</p>"
+    finally:
+        for folder in ["static", "media", "planted"]:
+            shutil.rmtree(host_dir / folder, ignore_errors=True)
 
 
 @pytest.mark.server
