@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -359,6 +360,28 @@ def bench_case(server: Server, facts: dict, case: str, variant: str, options) ->
     return result
 
 
+PAGE_CASES = ("front", "deep", "entry", "feed")
+
+
+def cached_ratios(server: Server, facts: dict, options) -> dict[str, list[float]]:
+    """Each page file's rate ÷ the static file's, measured side by side: options.rounds
+    rounds of every case for options.round_seconds each, the static file first in each
+    round. The machine's load drifts over minutes (the same case, minutes apart, differed by
+    up to 20 %), so a page is divided by the static file of its own round, not of the run."""
+    urls = {"static": server.url + STATIC} | {
+        case: server.url + facts["urls"][case] for case in PAGE_CASES
+    }
+    load = {"connections": options.connections, "threads": options.wrk_threads}
+    ratios = {case: [] for case in PAGE_CASES}
+    for _round in range(options.rounds):
+        found = {case: wrk(url, options.round_seconds, **load) for case, url in urls.items()}
+        if errors := sum(r["socket_errors"] + r["non_2xx_3xx"] for r in found.values()):
+            raise RuntimeError(f"{errors} errors in a side-by-side round")
+        for case in PAGE_CASES:
+            ratios[case].append(found[case]["rps"] / found["static"]["rps"])
+    return ratios
+
+
 def bench_variant(variant: str, sizes, options, progress) -> tuple[dict, dict]:
     """Every case on both databases, the two sizes back to back so that both see the same
     machine (it is shared: its load drifts over minutes)."""
@@ -386,6 +409,12 @@ def bench_variant(variant: str, sizes, options, progress) -> tuple[dict, dict]:
                     progress.update()
             for entries in sizes:
                 runs[entries].append(best[entries])
+        if variant == "cached":
+            for entries in sizes:
+                progress.set_description(f"{entries} entries, cached ÷ static side by side")
+                server, facts = servers[entries]
+                facts["cached_ratios"] = cached_ratios(server, facts, options)
+                progress.update()
         for server, _facts in servers.values():
             if "Traceback" in server.error_log:
                 print(server.error_log[-3000:], file=sys.stderr)
@@ -538,6 +567,14 @@ def main():
     parser.add_argument(
         "--repeat", type=int, default=1, help="measure each case N times, keep the best"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="side-by-side rounds of the static file and the page files (default 5, quick 2)",
+    )
+    parser.add_argument(
+        "--round-seconds", type=float, default=3, help="seconds per case in those rounds"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--connections", type=int, default=16)
@@ -561,6 +598,8 @@ def main():
         options.duration = 3 if options.quick else 10
     if options.warmup is None:
         options.warmup = 1 if options.quick else 3
+    if options.rounds is None:
+        options.rounds = 2 if options.quick else 5
     try:
         options.env = dict(item.split("=", 1) for item in options.env)
     except ValueError:
@@ -571,7 +610,7 @@ def main():
     command = "bench/run.py " + " ".join(sys.argv[1:])
 
     started = datetime.now(UTC)
-    total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat + bool(options.peer_venv)
+    total = 2 + 2 * len(VARIANTS) * len(CASES) * options.repeat + bool(options.peer_venv) + 2
     total += bool(options.soak)
     with (
         tqdm(total=total, disable=not sys.stdout.isatty()) as progress,
@@ -593,7 +632,7 @@ def main():
                 runs[entries, variant] = variant_runs[entries]
                 # Only the server that built the database knows how long seeding took.
                 seconds = facts.get(entries, {}).get("seed_seconds")
-                facts[entries] = variant_facts[entries]
+                facts[entries] = facts.get(entries, {}) | variant_facts[entries]
                 facts[entries]["seed_seconds"] = facts[entries]["seed_seconds"] or seconds
         if options.soak:
             progress.set_description(f"mixed for {options.soak} s")
@@ -642,11 +681,16 @@ def main():
     for entries in (small, big):
         static = found[entries, "cached", "static"]["rps"]
         ratios = ", ".join(
-            f"{case} {found[entries, 'cached', case]['rps'] / static:.2f}"
-            for case in ("front", "deep", "entry", "feed")
+            f"{case} {found[entries, 'cached', case]['rps'] / static:.2f}" for case in PAGE_CASES
+        )
+        side_by_side = ", ".join(
+            f"{case} {statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+            for case, values in facts[entries]["cached_ratios"].items()
         )
         lines.append(
-            f"- {entries:,} entries, cached ÷ Apache's static file ({static:,.0f} req/s): {ratios}."
+            f"- {entries:,} entries, cached ÷ Apache's static file: side by side, the median of "
+            f"{options.rounds} rounds (their range): {side_by_side}; the cases above, minutes "
+            f"apart (static {static:,.0f} req/s): {ratios}."
         )
     for result in extras.get("peer", []):
         lines.append(
