@@ -129,7 +129,16 @@ if os.environ.get("DATABASE_URL"):
             # lends (CONN_HEALTH_CHECKS); a thread waits DATABASE_POOL_TIMEOUT s at most.
             DATABASES["default"]["CONN_MAX_AGE"] = 0
             timeout = env_int("DATABASE_POOL_TIMEOUT", 10)
-            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": timeout}
+            options["pool"] = {
+                "min_size": 1,
+                "max_size": pool_size,
+                "timeout": timeout,
+                # The pool retries a lost connection 1, 2, 4... s apart for reconnect_timeout
+                # (5 minutes by default), so after an outage the site kept answering 503 for
+                # as long as the last wait. Given up after 1 s instead, the next request that
+                # needs a connection asks for one at once.
+                "reconnect_timeout": 1,
+            }
 else:
     # A clean checkout has no data directory yet; migrate must be able to create the file.
     with contextlib.suppress(OSError):

@@ -151,5 +151,10 @@ def test_postgresql_settings_persistent_or_pooled(postgres_url):
     assert settings_with() == [600, True, {"connect_timeout": 5}, "postgresql"]
     pooled = settings_with(DATABASE_POOL_SIZE="32")
     assert pooled[0] == 0
-    assert pooled[2]["pool"] == {"min_size": 1, "max_size": 32, "timeout": 10}
+    assert pooled[2]["pool"] == {
+        "min_size": 1,
+        "max_size": 32,
+        "timeout": 10,
+        "reconnect_timeout": 1,
+    }
     assert pooled[3] == "postgresql"

@@ -216,8 +216,10 @@ def test_postgresql_restart_under_load(mod_wsgi_server, private_postgres, restar
         down = time.monotonic()
         private_postgres.stop()
         # Down until requests failed; with the pool, for longer than its wait for a
-        # connection too (persistent connections fail at once: a longer outage showed no more).
-        outage = 1.5 if connections == "pool" else 0.5
+        # connection, and than its first retries of a lost one (after 1 s, then 2 s more):
+        # its backoff must not keep the site down once the database is back. Persistent
+        # connections fail at once (a longer outage showed no more).
+        outage = 5 if connections == "pool" else 0.5
         wait_for(lambda: time.monotonic() > down + outage and finished(down, (500, 503)) >= 6)
         private_postgres.start()  # returns once it accepts connections
         up = time.monotonic()
