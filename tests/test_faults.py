@@ -8,6 +8,7 @@ mmap_size unset, which keeps it from turning into lasting corruption; `manage.py
 is the remedy if a database ever fails `PRAGMA integrity_check`.
 """
 
+import http.client
 import itertools
 import os
 import shutil
@@ -44,7 +45,7 @@ class CommentWriters:
                 response = Browser(self.server.url, timeout=10).post_comment(
                     self.entries[n % len(self.entries)], text
                 )
-            except OSError:
+            except (OSError, http.client.HTTPException):  # a kill cuts an answer short too
                 with self.lock:
                     self.failures += 1
                 time.sleep(0.05)
