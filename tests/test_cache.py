@@ -728,9 +728,8 @@ def test_apache_answers_every_public_page_from_its_file(site):
 def test_static_files_and_uploads_never_go_through_the_page_rules(site):
     """Apache serves /static/ and /media/ itself: the rules skip them before looking for a
     file (no stat() per static file), so even a page file planted there is never served."""
-    host_dir = (
-        site.data_dir / "pages" / (site.data_dir / "pages" / "generation").read_text().split()[1]
-    ) / site.url.removeprefix("http://")
+    generation = (site.data_dir / "pages" / "generation").read_text().split()[1]
+    host_dir = site.data_dir / "pages" / generation / site.url.removeprefix("http://")
 
     def plant(folder):
         page = host_dir / folder / "index.html"
