@@ -141,6 +141,16 @@ def test_apache_gets_djangos_headers(blog):
     assert 'ForceType "application/rss+xml; charset=utf-8"' in config
 
 
+def test_the_rules_skip_only_this_sites_static_and_media_prefixes(settings):
+    """Static files on another host, or uploads at "/", are no prefix to skip: skipping "/"
+    would turn the page files off."""
+    assert "RewriteCond %{REQUEST_URI} ^(/static/|/media/) [OR]" in apache.apache_config()
+    settings.STATIC_URL, settings.MEDIA_URL = "https://cdn.example.org/static/", "/"
+    assert "RewriteCond %{REQUEST_URI} ^(" not in apache.apache_config()
+    settings.MEDIA_URL = "/uploads/"
+    assert "RewriteCond %{REQUEST_URI} ^(/uploads/) [OR]" in apache.apache_config()
+
+
 # -- one render for many readers ------------------------------------------------------------
 
 
