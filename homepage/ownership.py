@@ -20,4 +20,4 @@ def folder_owner(folder) -> tuple[int, int] | None:
 def hand_over(path) -> None:
     """As root: give path (just created) to the owner of the folder it is in."""
     if owner := folder_owner(os.path.dirname(os.path.abspath(path))):
-        os.chown(path, *owner)
+        os.chown(path, *owner, follow_symlinks=False)  # a link itself, not its target
