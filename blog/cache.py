@@ -4,11 +4,11 @@ Every anonymous reader gets the same bytes (public pages carry no CSRF or form t
 a page rendered once can be served to all of them. This module keeps the files:
 ``<pages>/<generation>/<host><path>index.<ext>``, written by blog/middleware.py, which the
 rules from blog/apache.py let Apache answer GET and HEAD from, with its own ETag,
-Last-Modified and 304s. The live generation is named in ``<pages>/generation``, which
-Apache re-reads whenever it changes. A write to entries starts a new, empty generation;
-a comment marks the files of the pages that show it stale; a scheduled change (an entry
-going live, comments closing) starts a new generation at its time, by the clock thread of
-every daemon process. See docs/caching.md.
+Last-Modified and 304s. The live generation is named in ``<pages>/generation`` for the
+processes, and Apache reaches it through the link ``<pages>/current``. A write to entries
+starts a new, empty generation; a comment removes the files of the pages that show it; a
+scheduled change (an entry going live, comments closing) starts a new generation at its
+time, by the clock thread of every daemon process. See docs/caching.md.
 """
 
 import contextlib
@@ -43,7 +43,8 @@ TYPES = {
 }
 EXTENSIONS = {content_type: ext for ext, content_type in TYPES.items()}
 STARTUP_SECONDS = 10
-STALE = ".stale"  # a page file's marker: see forget_pages()
+STALE = ".stale"  # a removed page file's marker: see forget_pages()
+CURRENT = "current"  # the link to the live generation, which Apache's rules follow
 GENERATION_GRACE = 60  # seconds an old generation stays on disk for requests in flight
 
 
@@ -84,7 +85,7 @@ def next_change(now: float, using: str = DEFAULT_DB_ALIAS) -> float | None:
     return min(times, default=None)
 
 
-STATE_KEYS = ("current", "created", "serial", "expires")  # "current": Apache's RewriteMap key
+STATE_KEYS = ("current", "created", "serial", "expires")
 _parsed: dict = {}
 
 
@@ -106,12 +107,11 @@ def current_version() -> Version | None:
 
 
 def _write_state(version: Version) -> None:
-    """Atomically: Apache's RewriteMap reads "current", the processes all three. Under the
-    version's lock (_locked()), each state gets a modification time a microsecond (Apache's
-    unit) or more after the last: where the kernel stamps files by the tick (before Linux
-    6.13), two writes within one had the same time, and a replaced file's inode comes back,
-    so a reader that knew the file by both (current_version(), the RewriteMap) kept an old
-    version."""
+    """Atomically, for the processes; then the link Apache follows, if the generation is new.
+    Under the version's lock (_locked()), each state gets a modification time a microsecond
+    or more after the last: where the kernel stamps files by the tick (before Linux 6.13),
+    two writes within one had the same time, and a replaced file's inode comes back, so a
+    process that knew the file by both (current_version()) kept an old version."""
     root = pages_root()
     temporary = root / f".generation-{secrets.token_hex(4)}"
     temporary.write_text("".join(f"{k} {v}\n" for k, v in zip(STATE_KEYS, version, strict=True)))
@@ -123,6 +123,15 @@ def _write_state(version: Version) -> None:
     os.utime(temporary, ns=(stamp, stamp))
     hand_over(temporary)
     os.replace(temporary, root / "generation")
+    link = root / CURRENT
+    moved = not link.is_symlink() or os.readlink(link) != version.generation
+    if moved and (root / version.generation).is_dir():  # not before the first generation
+        # A request that followed the old link in Apache's rules and the new one to its
+        # file finds none there: Apache hands it to Django (blog/apache.py), as any miss.
+        temporary = root / f".{CURRENT}-{secrets.token_hex(4)}"
+        os.symlink(version.generation, temporary)
+        hand_over(temporary)
+        os.replace(temporary, link)
 
 
 @contextlib.contextmanager
@@ -152,14 +161,13 @@ def _locked():
 
 
 def prepare() -> None:
-    """Create the pages folder and a version that has expired: Apache's RewriteMap needs the
-    file when it starts, and the first request (or the clock) starts a real generation."""
+    """Create the pages folder and, if there is none, a version that has expired (the
+    first request, or the clock, starts a real generation); and Apache's link to it."""
     if not pages_root().is_dir():
         pages_root().mkdir(parents=True)
         hand_over(pages_root())
     with _locked():
-        if current_version() is None:
-            _write_state(Version("none", 0.0, 0, 0.0))
+        _write_state(current_version() or Version("none", 0.0, 0, 0.0))
 
 
 def renew(using: str = DEFAULT_DB_ALIAS, keep_since: float | None = None) -> None:
@@ -191,13 +199,14 @@ def _remove_old_generations(current: str, now: float) -> None:
 
 
 def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
-    """Mark stale, on every host in the live generation, the files of the pages at and below
+    """Remove, on every host in the live generation, the files of the pages at and below
     each of trees (an entry and its feeds) and the files matching each (url, pattern) of
-    lists (a list page: "index.page-3.html", or "index*" for all its pages).
+    lists (a list page: "index.page-3.html", or "index*" for all its pages), each leaving
+    a marker with this write's serial.
 
-    Marked, not deleted: Apache checks that a file exists, then serves it, and a file
-    deleted in between would be a 404 for a reader. A marker found a moment late only
-    serves the page as it was a moment before the write. The next render replaces the file
+    A reader whom Apache's rules sent to a file removed before Apache opened it is a miss
+    that Apache hands to Django (blog/apache.py); one who opened it a moment earlier gets
+    the page as it was a moment before the write. The next render writes the file again
     and removes its marker.
     """
     with _locked():
@@ -218,7 +227,9 @@ def forget_pages(trees: list[str], lists: list[tuple[str, str]]) -> None:
 
 def _mark_stale(folder: Path, pattern: str, serial: int, below: bool) -> None:
     """Mark the pages in folder whose names match pattern (and, below, those in its
-    subfolders), each folder listed and marked under its lock. A page this misses is
+    subfolders) and remove their files, each folder listed and marked under its lock. Pages
+    already removed are marked again: a render begun before this write must not write them
+    after it (_marked_before()). A page this misses is
     renamed into place after the listing, by a render that checked afterwards (it saw the
     raised serial, and its page has no marker: _marked_before() refuses it); or it is in a
     folder made after the listing of its parent, so after the raise, by a render that
@@ -226,16 +237,19 @@ def _mark_stale(folder: Path, pattern: str, serial: int, below: bool) -> None:
     try:
         with _folder_locked(folder):
             entries = list(os.scandir(folder))
-            for entry in entries:
-                page = Path(entry.path)
+            names = {entry.name.removesuffix(STALE) for entry in entries}
+            for name in names:
+                page = folder / name
                 if (
-                    fnmatch.fnmatchcase(entry.name, pattern)
+                    fnmatch.fnmatchcase(name, pattern)
                     and page.suffix[1:] in TYPES
-                    and not entry.name.startswith(".")
+                    and not name.startswith(".")
                     # Never lower a marker: a later write may have marked the page already.
                     and (_marked_serial(page) or 0) < serial
                 ):
+                    # The marker first: there is never a moment with neither.
                     stale_marker(page).write_text(str(serial))
+                    page.unlink(missing_ok=True)
     except FileNotFoundError:
         return  # never rendered, or its generation was retired and removed
     if below:
@@ -245,8 +259,7 @@ def _mark_stale(folder: Path, pattern: str, serial: int, below: bool) -> None:
 
 
 def stale_marker(page: Path) -> Path:
-    """Beside a page file: Apache's rules (blog/apache.py) do not serve a page marked stale.
-    It holds the serial of the write that marked it last."""
+    """Where a page file was removed as stale: the serial of the write that marked it last."""
     return page.with_name(page.name + STALE)
 
 
@@ -300,15 +313,14 @@ def write_page(page: Path, content: bytes, version: Version) -> bool:
 
 def read_page(page: Path, version: Version) -> bytes | None:
     """A page's file as Apache would answer it now: in the live generation, which is still
-    version's, and not marked stale. None otherwise."""
+    version's. None otherwise."""
     current = current_version()
     if current is None or current.generation != version.generation:
         return None
     try:
-        content = page.read_bytes()
+        return page.read_bytes()
     except OSError:
         return None
-    return None if stale_marker(page).exists() else content
 
 
 _done = threading.local()  # key -> when this thread last did that work

@@ -12,7 +12,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homepage.settings")
 
 application = get_wsgi_application()
 
+# Apache's page rules send every public GET to a page file; a missing one comes back here.
+from blog.apache import handing_back_misses  # noqa: E402  (needs the settings configured above)
+
+application = handing_back_misses(application)
+
 # Scheduled changes (an entry going live) start a new generation of page files on time.
-from blog.cache import start_clock  # noqa: E402  (needs the settings configured above)
+from blog.cache import start_clock  # noqa: E402
 
 start_clock()

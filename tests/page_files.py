@@ -4,8 +4,7 @@ from blog import cache
 
 
 def page_file(url, host="testserver"):
-    """The file holding url's page in the live generation, as Apache serves it (not marked
-    stale), or None."""
+    """The file holding url's page in the live generation, as Apache serves it, or None."""
     version = cache.current_version()
     if version is None:
         return None
@@ -13,5 +12,4 @@ def page_file(url, host="testserver"):
     name = "index" if not query else "index." + query.replace("=", "-")
     base = cache.pages_root() / version.generation / f"{host}{path}{name}"
     found = [base.with_name(f"{base.name}.{ext}") for ext in cache.TYPES]
-    served = (f for f in found if f.exists() and not cache.stale_marker(f).exists())
-    return next(served, None)
+    return next((f for f in found if f.exists()), None)

@@ -2,6 +2,7 @@
 Apache serves, never stale."""
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -65,6 +66,46 @@ def blog(create_entry, create_comment):
 
 
 # -- what is written --------------------------------------------------------------------
+
+
+def test_only_feeds_and_sitemaps_are_looked_for_by_type(blog):
+    """Apache serves an HTML page's file without looking for it first; only at the URLs of
+    OTHER_TYPES_AT does it look for a file of each other type. A page of another type at
+    any other URL would never be a hit."""
+    for kind, url in public_urls(blog[0]).items():
+        response = Client().get(url)
+        is_html = response["Content-Type"] == cache.TYPES["html"]
+        assert is_html != bool(re.search(apache.OTHER_TYPES_AT, url)), kind
+
+
+def test_a_miss_handed_back_by_apache_is_the_readers_request():
+    """Apache's ErrorDocument turns a miss into a GET of MISS_URL; the WSGI application
+    answers it as the reader's request. Only Apache sets REDIRECT_STATUS: without it,
+    MISS_URL is just an unknown URL."""
+    seen = []
+    app = apache.handing_back_misses(lambda environ, start_response: seen.append(environ))
+    miss = {
+        "PATH_INFO": apache.MISS_URL,
+        "QUERY_STRING": "",
+        "REQUEST_METHOD": "GET",
+        "REDIRECT_STATUS": "404",
+        "REDIRECT_URL": "/2026/dec/5/an-entry/",
+        "REDIRECT_QUERY_STRING": "page=2",
+        "REDIRECT_REQUEST_METHOD": "HEAD",
+    }
+    app(miss, None)
+    app(miss | {"REDIRECT_STATUS": "403"}, None)
+    for environ in seen:
+        assert environ["PATH_INFO"] == "/2026/dec/5/an-entry/"
+        assert (environ["QUERY_STRING"], environ["REQUEST_METHOD"]) == ("page=2", "HEAD")
+    seen.clear()
+    for other in [
+        {k: v for k, v in miss.items() if k != "REDIRECT_STATUS"},  # a client's own request
+        miss | {"HTTP_REDIRECT_STATUS": "404"} | {"REDIRECT_STATUS": "500"},
+        miss | {"PATH_INFO": "/"},
+    ]:
+        app(other, None)
+        assert seen.pop() == other
 
 
 def test_every_public_page_is_the_same_bytes_for_every_reader(blog):
@@ -430,7 +471,7 @@ def test_a_page_put_in_place_while_a_comment_marks_its_folder_is_marked(blog):
         assert forgetting.is_alive()  # the marking waits for the folder
         feed.write_text("<rss>the page as it was before the comment</rss>")
     forgetting.join(5)
-    assert cache.stale_marker(feed).exists()
+    assert cache.stale_marker(feed).exists() and not feed.exists()
     assert page_file(url) is None  # the entry page itself, marked too
 
 
@@ -730,8 +771,78 @@ def test_apache_answers_every_public_page_from_its_file(site):
     # The files' folder has no URL: the rules are the only way in.
     generation = (site.data_dir / "pages" / "generation").read_text().split()[1]
     host = site.url.removeprefix("http://")
-    for url in ["/generation", f"/{generation}/{host}/index.html"]:
+    for url in ["/generation", "/current/", f"/{generation}/{host}/index.html"]:
         assert Browser(site.url).get(url).status == 404, url
+
+
+@pytest.mark.server
+def test_apache_hands_every_miss_to_django(site):
+    """The rules send every public GET to its page file without looking first: a missing
+    file is Apache's 404 and an unreadable one its 403, each of which Apache hands to
+    Django as the reader's request (ErrorDocument): Django's answer, never Apache's."""
+    browser = Browser(site.url)
+    head = browser.request("HEAD", "/tags/")
+    assert head.status == 200 and head.text == ""
+    assert head.headers["Content-Type"] == cache.TYPES["html"]
+    assert "ETag" not in browser.get("/tags/").headers  # a HEAD writes no file
+    assert browser.get("/tags/").headers["ETag"]
+    unknown = browser.get("/no-such-page/")
+    assert unknown.status == 404 and "<!doctype html>" in unknown.text  # Django's page
+    encoded = browser.get("/no%2525such/")
+    assert encoded.status == 404 and "<!doctype html>" in encoded.text
+    # MISS_URL itself, even with a header named like Apache's variable, is no miss.
+    for headers in [{}, {"Redirect-Status": "404", "Redirect-URL": "/"}]:
+        assert browser.request("GET", apache.MISS_URL, headers=headers).status == 404
+    # A file Apache finds but cannot open (a moment after a comment removed it, say).
+    generation = (site.data_dir / "pages" / "generation").read_text().split()[1]
+    front = site.data_dir / "pages" / generation / site.url.removeprefix("http://") / "index.html"
+    expected = browser.get("/").text
+    assert front.exists()
+    front.chmod(0)
+    unreadable = browser.get("/")
+    assert unreadable.status == 200 and unreadable.text == expected
+    assert "ETag" not in unreadable.headers  # Django's, which wrote the file again
+    assert browser.get("/").headers["ETag"]
+
+
+@pytest.mark.server
+def test_readers_get_every_page_while_generations_change(site):
+    """Apache's rules follow the link to the live generation, then Apache opens the file
+    through it again: a generation retired in between is a miss handed to Django, not a
+    404. Readers keep reading while writes start 200 new generations."""
+    browser = Browser(site.url)
+    entry = entry_links(browser.get("/").text)[0]
+    statuses, errors = {}, []
+    reading = threading.Event()
+    reading.set()
+
+    def reader():
+        reader_browser = Browser(site.url)
+        while reading.is_set():
+            for url in ["/", entry, "/feed/"]:
+                try:
+                    response = reader_browser.get(url)
+                except OSError as error:
+                    errors.append(f"{url}: {error!r}")
+                    continue
+                hit = "ETag" in response.headers
+                statuses[response.status, hit] = statuses.get((response.status, hit), 0) + 1
+
+    readers = [threading.Thread(target=reader) for _ in range(6)]
+    for thread in readers:
+        thread.start()
+    try:
+        site.manage(
+            "shell", "-c",
+            "import time\nfrom blog.cache import renew\n"
+            "for _ in range(200):\n    renew()\n    time.sleep(0.01)",
+        )  # fmt: skip
+    finally:
+        reading.clear()
+        for thread in readers:
+            thread.join(30)
+    assert not errors
+    assert set(statuses) == {(200, True), (200, False)}, statuses  # hits and misses, all 200
 
 
 @pytest.mark.server
