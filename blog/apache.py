@@ -130,7 +130,10 @@ def apache_config() -> str:
         "RewriteCond %{QUERY_STRING} !^(page=[0-9]{1,9})?$ [OR]",
         # NV: the files' Vary header is Django's (shared_headers()), not mod_rewrite's.
         f"RewriteCond %{{HTTP_COOKIE}} (^|;)\\s*({cookies})= [OR,NV]",
-        "RewriteCond %{HTTP_HOST} !^[A-Za-z0-9][-A-Za-z0-9.:\\[\\]]*$ [OR]",
+        # A folder's name has at most 255 bytes (the host's and each part of the path, the
+        # last with "index…" added): Apache answers a longer one with its own 403.
+        "RewriteCond %{REQUEST_URI} [^/]{200} [OR]",
+        "RewriteCond %{HTTP_HOST} !^[A-Za-z0-9][-A-Za-z0-9.:\\[\\]]{0,199}$ [OR]",
         f'RewriteCond expr "{wrong_scheme}" [NV]',
         f"RewriteRule ^ - [S={rule_count}]",
         *rules,

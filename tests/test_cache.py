@@ -790,6 +790,12 @@ def test_apache_hands_every_miss_to_django(site):
     assert unknown.status == 404 and "<!doctype html>" in unknown.text  # Django's page
     encoded = browser.get("/no%2525such/")
     assert encoded.status == 404 and "<!doctype html>" in encoded.text
+    # A page file's name too long for a folder ("a" * 250 + "index.html"): Apache's own
+    # 403, before its ErrorDocument applies. The rules leave such a request to Django.
+    too_long = browser.get("/" + "a" * 250)
+    assert too_long.status == 404 and "<!doctype html>" in too_long.text
+    long_host = browser.request("GET", "/", headers={"Host": "a" * 300})
+    assert long_host.status == 400 and "<!doctype html>" in long_host.text  # Django's
     # MISS_URL itself, even with a header named like Apache's variable, is no miss.
     for headers in [{}, {"Redirect-Status": "404", "Redirect-URL": "/"}]:
         assert browser.request("GET", apache.MISS_URL, headers=headers).status == 404
