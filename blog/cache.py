@@ -124,8 +124,9 @@ def _write_state(version: Version) -> None:
     hand_over(temporary)
     os.replace(temporary, root / "generation")
     link = root / CURRENT
-    moved = not link.is_symlink() or os.readlink(link) != version.generation
-    if moved and (root / version.generation).is_dir():  # not before the first generation
+    if not (root / version.generation).is_dir():  # "none", before the first generation
+        link.unlink(missing_ok=True)
+    elif not link.is_symlink() or os.readlink(link) != version.generation:
         # A request that followed the old link in Apache's rules and the new one to its
         # file finds none there: Apache hands it to Django (blog/apache.py), as any miss.
         temporary = root / f".{CURRENT}-{secrets.token_hex(4)}"
@@ -167,7 +168,12 @@ def prepare() -> None:
         pages_root().mkdir(parents=True)
         hand_over(pages_root())
     with _locked():
-        _write_state(current_version() or Version("none", 0.0, 0, 0.0))
+        version = current_version()
+        if not (pages_root() / CURRENT).is_symlink():
+            # None yet; or pages written before Apache followed the link (until 2026-12-05),
+            # when a stale page stayed, only marked: Apache would now serve it.
+            version = None
+        _write_state(version or Version("none", 0.0, 0, 0.0))
 
 
 def renew(using: str = DEFAULT_DB_ALIAS, keep_since: float | None = None) -> None:

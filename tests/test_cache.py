@@ -475,6 +475,28 @@ def test_a_page_put_in_place_while_a_comment_marks_its_folder_is_marked(blog):
     assert page_file(url) is None  # the entry page itself, marked too
 
 
+def test_pages_from_before_the_link_are_never_served():
+    """Until 2026-12-05 a stale page's file stayed, only marked, and Apache read the live
+    generation from the state file. Such a folder is retired when the server starts
+    (prepare()): Apache, which now serves whatever file the link leads to, never sees it."""
+    cache.renew()
+    root = cache.pages_root()
+    old = cache.current_version()
+    page = root / old.generation / "testserver" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<p>stale, only marked</p>")
+    cache.stale_marker(page).write_text("1")
+    (root / cache.CURRENT).unlink()  # as the old layout had it
+    cache.prepare()
+    assert cache.current_version().generation == "none"
+    assert not (root / cache.CURRENT).exists()  # Apache: a miss, Django's
+    cache.renew()
+    current = cache.current_version().generation
+    assert current != old.generation and os.readlink(root / cache.CURRENT) == current
+    cache.prepare()  # a start with the link in place keeps the generation
+    assert cache.current_version().generation == current
+
+
 def test_every_version_is_seen_even_where_file_times_are_coarse(monkeypatch):
     """The processes know the state file by inode and modification time, Apache's RewriteMap
     by its modification time. Where the kernel stamps files by the tick (before Linux 6.13:
